@@ -1,0 +1,10 @@
+/** Lines the guest prints on its serial console; the host reacts to them as they stream in. */
+export const MARKERS = {
+  ready: 'DAXMON_READY',
+  bootFailed: 'DAXMON_BOOT_FAILED',
+  done: 'DAXMON_DONE',
+} as const;
+
+/** Mount tag of the writable results share; the init script finds its job there. */
+export const RESULTS_TAG = 'daxres';
+export const HOSTROOT_TAG = 'hostroot';
