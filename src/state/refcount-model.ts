@@ -1,0 +1,59 @@
+/**
+ * The kernel's refcount model as pure functions: the idle refcount per page type and generation
+ * (kernel-model.md §2.4, §3) and the classification of a folio's counts into a lifecycle state.
+ */
+import type { MemoryType, RefcountModel } from '../events/types.js';
+import type { FolioState } from './folio-store.js';
+
+/**
+ * Refcount of an unmapped, unpinned page.
+ * - FS_DAX: 1 before 6.15 (`__init_zone_device_page` leaves it at 1 and puts stop at 1 in
+ *   `__put_devmap_managed_folio_refs`), 0 from 6.15 (reset to 0; `dax_page_is_idle` tests == 0).
+ * - GENERIC (device-dax): 1 in both (`free_zone_device_folio` does `folio_set_count(1)` in 6.18).
+ * - PCI_P2PDMA: 1 before, 0 after (6.18 `__init_zone_device_page` resets it).
+ * - PRIVATE/COHERENT: 0 in both (allocated by `zone_device_page_init`).
+ */
+export function idleRefcount(type: MemoryType, model: RefcountModel): number {
+  switch (type) {
+    case 'fs_dax':
+    case 'pci_p2pdma':
+      return model === 'old' ? 1 : 0;
+    case 'generic':
+      return 1;
+    case 'private':
+    case 'coherent':
+      return 0;
+  }
+}
+
+/** The pin bias FOLL_PIN adds to an order-0 folio's refcount (GUP_PIN_COUNTING_BIAS). */
+export function pinRefs(order: number, refs: number): number {
+  return order === 0 ? refs * 1024 : refs;
+}
+
+export interface Counts {
+  refcount: number;
+  mapcount: number;
+  gupRefs: number;
+  freed: boolean;
+  devmapMapped: boolean;
+}
+
+/**
+ * Lifecycle state from counts. Order matters: a pinned page is usually mapped too, and "pinned"
+ * is what explains a busy truncate.
+ */
+export function classify(c: Counts, idle: number): FolioState {
+  if (c.freed && c.refcount === 0) return 'free';
+  if (c.gupRefs > 0) return 'pinned';
+  if (c.mapcount > 0 || c.devmapMapped) return 'mapped';
+  if (c.refcount > idle) return 'referenced';
+  return 'idle';
+}
+
+/** vm_fault_t bits that mean the fault failed (VM_FAULT_ERROR in include/linux/mm_types.h). */
+export const VM_FAULT_ERROR = 0x1 | 0x2 | 0x10 | 0x20 | 0x40 | 0x800;
+
+export function faultSucceeded(ret: number): boolean {
+  return (ret & VM_FAULT_ERROR) === 0;
+}
