@@ -1,0 +1,257 @@
+/**
+ * Runs the checks over the event stream: dispatches each event to the checks that inspect its
+ * type, turns findings into violation records, counts repeats instead of re-reporting them, and
+ * knows which checks are active given the probes that attached.
+ */
+import type { DaxEvent, EventType, RefcountModel } from '../events/types.js';
+import { isFolioEvent } from '../events/types.js';
+import type { HistoryEntry } from '../state/history.js';
+import type { DaxState } from '../state/state.js';
+import type { Violation, ViolationSink } from '../violations/violation.js';
+import {
+  DEFAULT_CHECK_CONFIG,
+  type Check,
+  type CheckConfig,
+  type CheckContext,
+  type Finding,
+  type ViolationKind,
+} from './types.js';
+
+export interface CheckActivity {
+  kind: ViolationKind;
+  invariant: string;
+  title: string;
+  active: boolean;
+  /** Which probes make it active, or what is missing. */
+  reason: string;
+  violations: number;
+  repeats: number;
+  suppressed: number;
+}
+
+export interface EngineOptions {
+  checks: Check[];
+  state: DaxState;
+  kernelRelease: string;
+  sink: ViolationSink;
+  config?: Partial<CheckConfig>;
+  /**
+   * With no probe status known (a hand-written or old recording), treat every check as active.
+   * Live runs leave this off: no attached probe means no active check.
+   */
+  assumeProbesWhenUnknown?: boolean;
+  /** Stable ids across restarts: the next sequence number (the journal supplies it). */
+  firstId?: number;
+  /** New violations of one kind per minute of stream time before the rest are only counted. */
+  maxNewPerKindPerMinute?: number;
+  /** Distinct subjects remembered for repeat counting (oldest forgotten first). */
+  maxDedupeKeys?: number;
+  /** Wall clock, injectable for tests. */
+  now?: () => Date;
+}
+
+const RECENT_EVENTS = 8;
+
+export class CheckEngine {
+  readonly config: CheckConfig;
+  private readonly checks: Check[];
+  private readonly state: DaxState;
+  private readonly model: RefcountModel;
+  private readonly sink: ViolationSink;
+  private readonly release: string;
+  private readonly inspectBy = new Map<EventType, Check[]>();
+  private readonly afterBy = new Map<EventType, Check[]>();
+  private readonly open = new Map<string, Violation>();
+  private readonly stats = new Map<ViolationKind, { violations: number; repeats: number; suppressed: number }>();
+  private readonly window = new Map<ViolationKind, { start: number; n: number }>();
+  private readonly assume: boolean;
+  private readonly maxPerMinute: number;
+  private readonly maxKeys: number;
+  private readonly wall: () => Date;
+  private activeCache: Map<ViolationKind, { active: boolean; reason: string }> | null = null;
+  private nextId: number;
+  private current: DaxEvent | null = null;
+  private readonly ctx: CheckContext;
+
+  constructor(opts: EngineOptions) {
+    this.checks = opts.checks;
+    this.state = opts.state;
+    this.model = opts.state.model;
+    this.sink = opts.sink;
+    this.release = opts.kernelRelease;
+    this.config = { ...DEFAULT_CHECK_CONFIG, ...opts.config };
+    this.assume = opts.assumeProbesWhenUnknown ?? false;
+    this.nextId = opts.firstId ?? 1;
+    this.maxPerMinute = opts.maxNewPerKindPerMinute ?? 1000;
+    this.maxKeys = opts.maxDedupeKeys ?? 100_000;
+    this.wall = opts.now ?? (() => new Date());
+    for (const c of this.checks) {
+      this.stats.set(c.kind, { violations: 0, repeats: 0, suppressed: 0 });
+      for (const t of c.events) {
+        if (c.inspect) push(this.inspectBy, t, c);
+        if (c.after) push(this.afterBy, t, c);
+      }
+    }
+    this.ctx = {
+      state: this.state,
+      model: this.model,
+      config: this.config,
+      report: (f) => this.report(f),
+      clear: (key, t) => this.clear(key, t),
+    };
+  }
+
+  /** Before the state applies `e`: checks that compare the event with what was believed. */
+  inspect(e: DaxEvent): void {
+    if (e.type === 'probe_status') this.activeCache = null;
+    const list = this.inspectBy.get(e.type);
+    if (!list) return;
+    this.current = e;
+    for (const c of list) if (this.isActive(c)) c.inspect!(e, this.ctx);
+    this.current = null;
+  }
+
+  /** After the state applied `e`. */
+  after(e: DaxEvent): void {
+    const list = this.afterBy.get(e.type);
+    if (!list) return;
+    for (const c of list) if (this.isActive(c)) c.after!(e, this.ctx);
+  }
+
+  /** Time-based checks; `now` is stream time (ns). */
+  tick(now: number): void {
+    for (const c of this.checks) if (c.tick && this.isActive(c)) c.tick(now, this.ctx);
+  }
+
+  activity(): CheckActivity[] {
+    return this.checks.map((c) => {
+      const a = this.activeOf(c);
+      const s = this.stats.get(c.kind)!;
+      return { kind: c.kind, invariant: c.invariant, title: c.title, active: a.active, reason: a.reason, ...s };
+    });
+  }
+
+  /** The id the next new violation gets (persisted by the journal). */
+  get nextSequence(): number {
+    return this.nextId;
+  }
+
+  private isActive(c: Check): boolean {
+    return this.activeOf(c).active;
+  }
+
+  private activeOf(c: Check): { active: boolean; reason: string } {
+    if (this.activeCache === null) this.activeCache = new Map();
+    let a = this.activeCache.get(c.kind);
+    if (a) return a;
+    const sets = c.requires(this.model);
+    const attached = new Set<string>();
+    for (const p of this.state.probes.values()) if (p.attached) attached.add(p.probe);
+    if (sets.length === 0) a = { active: true, reason: 'needs no probe' };
+    else if (this.state.probes.size === 0 && this.assume) {
+      a = { active: true, reason: 'probe status not recorded in this stream; assuming the hooks were present' };
+    } else {
+      const ok = sets.find((s) => s.every((p) => attached.has(p)));
+      a = ok
+        ? { active: true, reason: `probes attached: ${ok.join(', ')}` }
+        : {
+            active: false,
+            reason: `needs ${sets.map((s) => s.join(' + ')).join(' or ')} (${this.model} model); not attached on this host`,
+          };
+    }
+    this.activeCache.set(c.kind, a);
+    return a;
+  }
+
+  private report(f: Finding): void {
+    const stats = this.stats.get(f.kind)!;
+    const existing = this.open.get(f.dedupeKey);
+    if (existing) {
+      existing.count++;
+      existing.lastT = f.t;
+      stats.repeats++;
+      this.sink.violation(existing, 'repeat');
+      return;
+    }
+    const w = this.window.get(f.kind) ?? { start: f.t, n: 0 };
+    if (f.t - w.start >= 60e9) {
+      w.start = f.t;
+      w.n = 0;
+    }
+    if (w.n >= this.maxPerMinute) {
+      stats.suppressed++;
+      this.window.set(f.kind, w);
+      return;
+    }
+    w.n++;
+    this.window.set(f.kind, w);
+    const v = this.build(f);
+    if (this.open.size >= this.maxKeys) {
+      const oldest = this.open.keys().next().value;
+      if (oldest !== undefined) this.open.delete(oldest);
+    }
+    this.open.set(f.dedupeKey, v);
+    stats.violations++;
+    this.sink.violation(v, 'new');
+  }
+
+  private clear(key: string, t: number): void {
+    const v = this.open.get(key);
+    if (!v || v.clearedT !== null) return;
+    v.clearedT = t;
+    this.sink.violation(v, 'cleared');
+  }
+
+  private build(f: Finding): Violation {
+    const check = this.checks.find((c) => c.kind === f.kind)!;
+    const p = f.pgmapIdx !== undefined ? this.state.pgmaps.byIdx(f.pgmapIdx) : undefined;
+    let recent: HistoryEntry[] = [];
+    if (f.pfn !== null) {
+      const row = this.state.folios.find(f.pfn);
+      if (row >= 0) recent = this.state.history.recent(f.pfn, this.state.folios.lastSeq[row]!, RECENT_EVENTS);
+      const e = this.current;
+      if (e && isFolioEvent(e) && e.pfn === f.pfn) {
+        recent = [
+          {
+            type: e.type,
+            t: e.t,
+            pid: e.pid,
+            comm: e.comm,
+            refcount: 'refcount' in e ? e.refcount : (f.observed.refcount ?? 0),
+            mapcount: 'mapcount' in e ? e.mapcount : (f.observed.mapcount ?? 0),
+          },
+          ...recent.slice(0, RECENT_EVENTS - 1),
+        ];
+      }
+    }
+    return {
+      id: `v${this.nextId++}`,
+      kind: f.kind,
+      severity: f.severity,
+      invariant: check.invariant,
+      t: f.t,
+      time: this.wall().toISOString(),
+      message: f.message,
+      pfn: f.pfn,
+      pgmap: p ? { id: p.id, type: p.type, device: p.device } : null,
+      order: f.order ?? null,
+      observed: f.observed,
+      expected: f.expected,
+      pid: f.pid,
+      comm: f.comm,
+      stack: f.stack ?? null,
+      kernel: { release: this.release, model: this.model },
+      recentEvents: recent,
+      count: 1,
+      lastT: f.t,
+      clearedT: null,
+      ...(f.details ? { details: f.details } : {}),
+    };
+  }
+}
+
+function push<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const l = m.get(k);
+  if (l) l.push(v);
+  else m.set(k, [v]);
+}

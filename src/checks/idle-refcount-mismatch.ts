@@ -1,0 +1,102 @@
+/**
+ * V6 idle_refcount_mismatch: a folio nobody maps or pins whose refcount stays off its idle value.
+ * New model: idle is 0 (dax_page_is_idle: page_ref_count == 0); an unmapped, unpinned FS DAX folio
+ * stuck at 1 or more holds a leaked reference and dax_break_layout would wait on it forever.
+ * Old model: idle is 1 (the test is == 1 in 6.12); FS DAX at 0 is an off-by-one the other way.
+ * P2PDMA: idle 1 before 6.15, 0 after; device-dax: 1 in both.
+ *
+ * Suspects are collected as events arrive and reported only if the condition still holds after
+ * `idleMismatchSeconds`: a put the probes cannot see (inline folio_put) usually follows within
+ * microseconds, and pipes or direct I/O may hold pages for a while legitimately. Folios a
+ * busy-page wait is waiting on are V8's business, not this check's.
+ */
+import type { DaxEvent } from '../events/types.js';
+import { FLAG, NO_PGMAP } from '../state/folio-store.js';
+import type { Check, CheckContext } from './types.js';
+
+interface Suspect {
+  since: number;
+  reported: boolean;
+}
+
+function suspicious(ctx: CheckContext, row: number): boolean {
+  const { state } = ctx;
+  const f = state.folios;
+  if (f.pgmap[row] === NO_PGMAP || state.isUncertain(row)) return false;
+  const type = state.typeOf(row);
+  if (type !== 'fs_dax' && type !== 'pci_p2pdma' && type !== 'generic') return false;
+  const flags = f.flags[row]!;
+  if (f.mapcount[row]! > 0 || (flags & FLAG.DEVMAP_MAPPED) !== 0 || f.gupRefs[row]! > 0) return false;
+  return f.refcount[row]! !== state.idleOf(row);
+}
+
+export function createIdleRefcountMismatch(): Check {
+  const suspects = new Map<number, Suspect>();
+  return {
+    kind: 'idle_refcount_mismatch',
+    invariant: 'V6',
+    title: 'unmapped, unpinned folio off its idle refcount',
+    events: [
+      'folio_map',
+      'folio_unmap',
+      'gup',
+      'folio_put',
+      'folio_idle',
+      'zone_device_free',
+      'dax_entry_insert',
+      'dax_entry_remove',
+      'busy_page_found',
+      'refcount_sample',
+    ],
+    requires: (model) =>
+      model === 'new' ? [['folio_unmap', 'zone_device_free']] : [['devmap_put'], ['folio_idle']],
+    after(e: DaxEvent, ctx) {
+      if (!('pfn' in e)) return;
+      const row = ctx.state.folios.find(e.pfn);
+      if (row < 0 || !suspicious(ctx, row)) {
+        suspects.delete(e.pfn);
+        return;
+      }
+      const s = suspects.get(e.pfn);
+      // A new reading with the same wrong value keeps the original start: the clock runs from
+      // when the folio first went quiet off idle.
+      if (!s) suspects.set(e.pfn, { since: e.t, reported: false });
+    },
+    tick(now, ctx) {
+      const limitNs = ctx.config.idleMismatchSeconds * 1e9;
+      for (const [pfn, s] of suspects) {
+        if (s.reported || now - s.since < limitNs) continue;
+        const row = ctx.state.folios.find(pfn);
+        if (row < 0 || !suspicious(ctx, row) || ctx.state.waits.waitingOn(pfn)) {
+          suspects.delete(pfn);
+          continue;
+        }
+        s.reported = true;
+        const f = ctx.state.folios;
+        const idle = ctx.state.idleOf(row);
+        const refcount = f.refcount[row]!;
+        const type = ctx.state.typeOf(row);
+        const seq = f.lastSeq[row]!;
+        const last = ctx.state.history.recent(pfn, seq, 1)[0];
+        ctx.report({
+          kind: 'idle_refcount_mismatch',
+          severity: 'error',
+          t: now,
+          message:
+            refcount > idle
+              ? `${type} folio unmapped and unpinned but at refcount ${refcount} for ${((now - s.since) / 1e9).toFixed(1)} s (idle is ${idle}): a leaked reference`
+              : `${type} folio at refcount ${refcount}, below its idle ${idle}, for ${((now - s.since) / 1e9).toFixed(1)} s`,
+          pfn,
+          pgmapIdx: f.pgmap[row]!,
+          order: f.order[row]!,
+          observed: { refcount, mapcount: f.mapcount[row]! },
+          expected: { refcount: `${idle}` },
+          pid: last?.pid ?? 0,
+          comm: last?.comm ?? '',
+          dedupeKey: `idle_refcount_mismatch:${pfn}:${s.since}`,
+          details: { inferred: (f.flags[row]! & FLAG.INFERRED) !== 0, sinceT: s.since },
+        });
+      }
+    },
+  };
+}

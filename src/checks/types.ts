@@ -1,0 +1,93 @@
+/**
+ * The check framework's vocabulary. A check is a pure function of (state, event) or (state, now)
+ * that reports `Finding`s; the engine (engine.ts) turns findings into violation records, dedupes
+ * repeats and decides which checks are active on this kernel.
+ */
+import type { DaxEvent, EventType, MemoryType, RefcountModel } from '../events/types.js';
+import type { DaxState } from '../state/state.js';
+
+export const VIOLATION_KINDS = [
+  'map_zero_ref',
+  'refcount_underflow',
+  'free_while_mapped',
+  'entry_removed_while_busy',
+  'teardown_with_live_folios',
+  'idle_refcount_mismatch',
+  'compound_pgmap_mismatch',
+  'busy_wait_stuck',
+  'page_free_missing',
+  'devmap_in_new_model',
+  'longterm_pin_on_fsdax',
+] as const;
+export type ViolationKind = (typeof VIOLATION_KINDS)[number];
+
+export type Severity = 'warning' | 'error';
+
+export interface CheckConfig {
+  /** V6: how long an unmapped, unpinned folio may sit above (or below) its idle refcount. */
+  idleMismatchSeconds: number;
+  /** V5: how long after memunmap_pages the pgmap's ref may stay unreleased before a warning. */
+  teardownReleaseWarnSeconds: number;
+  /** V8: a busy-page wait older than this is a warning. */
+  busyWaitWarnSeconds: number;
+  /** V8: … and older than this a violation (min(60 s, hung_task_timeout_secs/2) by default). */
+  busyWaitStuckSeconds: number;
+}
+
+export const DEFAULT_CHECK_CONFIG: CheckConfig = {
+  idleMismatchSeconds: 30,
+  teardownReleaseWarnSeconds: 10,
+  busyWaitWarnSeconds: 10,
+  busyWaitStuckSeconds: 60,
+};
+
+/** What a check saw. The engine adds identity, kernel, pgmap details and the folio's history. */
+export interface Finding {
+  kind: ViolationKind;
+  severity: Severity;
+  /** Stream time (ns) of the observation. */
+  t: number;
+  message: string;
+  pfn: number | null;
+  /** Registry index of the pgmap concerned, when known. */
+  pgmapIdx?: number;
+  order?: number;
+  observed: { refcount?: number; mapcount?: number };
+  expected: { refcount?: string; mapcount?: string };
+  pid: number;
+  comm: string;
+  stack?: string[] | undefined;
+  /** Repeats with the same key are counted on the first record instead of reported again. */
+  dedupeKey: string;
+  details?: Record<string, unknown>;
+}
+
+export interface CheckContext {
+  readonly state: DaxState;
+  readonly model: RefcountModel;
+  readonly config: CheckConfig;
+  report(f: Finding): void;
+  /** Close an earlier finding (a stuck wait that finally ended). */
+  clear(dedupeKey: string, t: number): void;
+}
+
+/** A set of logical probes that must all be attached; a check lists alternatives. */
+export type ProbeSet = readonly string[];
+
+export interface Check {
+  readonly kind: ViolationKind;
+  readonly invariant: string;
+  readonly title: string;
+  /** Event types passed to inspect() (before the state applies them) and after() (after). */
+  readonly events: readonly EventType[];
+  /** Alternative probe sets that make the check meaningful under this model; [] = always active. */
+  requires(model: RefcountModel): readonly ProbeSet[];
+  inspect?(e: DaxEvent, ctx: CheckContext): void;
+  after?(e: DaxEvent, ctx: CheckContext): void;
+  tick?(now: number, ctx: CheckContext): void;
+}
+
+/** Types whose folios daxmon checks against the model. */
+export function isDaxType(t: MemoryType | null): t is 'fs_dax' | 'generic' {
+  return t === 'fs_dax' || t === 'generic';
+}
