@@ -1,0 +1,373 @@
+/**
+ * `daxmon doctor [--json] [--model old|new]`: what this host offers daxmon, read the same way
+ * `daxmon run` reads it (gatherKernelFacts), so what doctor says is what run will do.
+ *
+ * Exit code 0 whenever a report was produced, however little the host can do: missing
+ * capabilities are the report's content, not a failure. 1 only if doctor itself broke.
+ */
+import type { RefcountModel } from '../events/types.js';
+import { configEnabled } from '../kernel/config.js';
+import { reason } from '../kernel/errors.js';
+import type { KernelFacts, ProgType, ProgTypeResult } from '../kernel/facts.js';
+import { PROG_TYPES } from '../kernel/facts.js';
+import { gatherKernelFacts } from '../kernel/gather.js';
+import type { GatherOptions } from '../kernel/gather.js';
+import { findFunction } from '../kernel/kallsyms.js';
+import { hasPmem } from '../kernel/pmem.js';
+import type { PmemInventory } from '../kernel/pmem.js';
+import type { ToolName, ToolVersion } from '../kernel/tools.js';
+import { TOOLS } from '../kernel/tools.js';
+
+export interface DoctorOptions {
+  json: boolean;
+  model?: RefcountModel;
+  out: NodeJS.WritableStream;
+  /** Where an internal failure is reported (default process.stderr). */
+  err?: NodeJS.WritableStream;
+  /** Fixture roots, injected runner, … (tests). `model` above wins over `gather.model`. */
+  gather?: GatherOptions;
+}
+
+/** Config options doctor shows, with why daxmon cares. */
+export const DOCTOR_CONFIG_KEYS: ReadonlyArray<readonly [string, string]> = [
+  ['BPF_SYSCALL', 'BPF at all'],
+  ['BPF_EVENTS', 'BPF on tracepoints and kprobes'],
+  ['DEBUG_INFO_BTF', 'BTF: tp_btf, fentry, CO-RE'],
+  ['DEBUG_INFO_BTF_MODULES', 'BTF for module functions (nd_pmem, xfs)'],
+  ['KPROBES', 'kprobe probes (bpftrace kprobe:, static and .isra functions)'],
+  ['FPROBE', 'kprobe.multi'],
+  ['DEBUG_PAGE_REF', 'page_ref:* events: every refcount change'],
+  ['KALLSYMS_ALL', 'data symbols such as vmemmap_base'],
+  ['ZONE_DEVICE', 'struct pages for device memory'],
+  ['FS_DAX', 'fs_dax:* events, DAX mounts'],
+  ['FS_DAX_PMD', '2 MiB DAX faults'],
+  ['LIBNVDIMM', 'nd bus, pmem namespaces'],
+  ['NVDIMM_PFN', 'fsdax namespaces with a pfn claim'],
+  ['DEV_DAX', 'device-dax'],
+  ['X86_PMEM_LEGACY', 'memmap=nn!ss legacy pmem'],
+  ['MEMORY_FAILURE', 'XFS DAX holder notifications'],
+];
+
+/** Functions doctor checks by model (kernel-model.md §8), to show what hooks will find. */
+export const DOCTOR_KEY_FUNCTIONS: Readonly<Record<RefcountModel, readonly string[]>> = {
+  new: [
+    'memremap_pages',
+    'memunmap_pages',
+    'dev_pagemap_percpu_release',
+    'free_zone_device_folio',
+    'vmf_insert_page_mkwrite',
+    'vmf_insert_folio_pmd',
+    'dax_insert_entry',
+    'dax_delete_mapping_range',
+    'dax_folio_put',
+    'dax_break_layout',
+    'dax_layout_busy_page_range',
+    'try_grab_folio',
+    'kill_dax',
+  ],
+  old: [
+    'memremap_pages',
+    'memunmap_pages',
+    'dev_pagemap_percpu_release',
+    '__put_devmap_managed_folio_refs',
+    '__put_devmap_managed_page_refs',
+    'free_zone_device_folio',
+    'vmf_insert_mixed_mkwrite',
+    'vmf_insert_pfn_pmd',
+    'dax_insert_entry',
+    'dax_disassociate_entry',
+    'dax_layout_busy_page_range',
+    'xfs_break_dax_layouts',
+    'ext4_break_layouts',
+    'try_grab_folio',
+    'kill_dax',
+  ],
+};
+
+export interface DoctorReport {
+  release: string;
+  model: KernelFacts['model'];
+  btf: KernelFacts['btf'];
+  kallsyms: {
+    readable: boolean;
+    functionCount: number;
+    addressesHidden: boolean | null;
+    modules: string[];
+    /** Key functions for the model in force: exact name, clones (kprobe only), or absent. */
+    keyFunctions: { name: string; exact: boolean; clones: string[] }[];
+    reason?: string;
+  };
+  tracefs: {
+    path: string | null;
+    eventCount: number;
+    fsDax: string[];
+    pageRef: string[];
+    reason?: string;
+  };
+  progTypes: Record<ProgType, ProgTypeResult>;
+  config: { source: string | null; options: Record<string, string | null> };
+  pmem: PmemInventory | null;
+  tools: Record<ToolName, ToolVersion | null> | null;
+  /** What daxmon can do here, in one line. */
+  summary: string;
+  problems: string[];
+}
+
+function eventsIn(events: ReadonlySet<string>, category: string): string[] {
+  const prefix = `${category}:`;
+  return [...events].filter((e) => e.startsWith(prefix)).sort();
+}
+
+function libbpfSummary(pt: Record<ProgType, ProgTypeResult>): string {
+  if (PROG_TYPES.every((t) => pt[t].loads === null)) {
+    return `libbpf backend: program types untested (${pt.tracepoint.detail})`;
+  }
+  const loads = PROG_TYPES.filter((t) => pt[t].loads === true);
+  const refused = PROG_TYPES.filter((t) => pt[t].loads === false);
+  const untested = PROG_TYPES.filter((t) => pt[t].loads === null);
+  const tail = untested.length > 0 ? `; ${untested.join(', ')} untested` : '';
+  if (loads.includes('fentry') || loads.includes('kprobe')) {
+    return `libbpf backend: function probes (${loads.join(', ')})${refused.length ? `; ${refused.join(', ')} refused` : ''}${tail}`;
+  }
+  if (loads.length > 0) {
+    return `libbpf backend: tracepoint probes only (${refused.filter((t) => t === 'kprobe' || t === 'fentry').join(', ') || 'function probes'} refused)${tail}`;
+  }
+  return `libbpf backend: no BPF program type loads here${tail}`;
+}
+
+function summaryOf(facts: KernelFacts): string {
+  const parts: string[] = [`refcount model ${facts.model.model} (${facts.model.source})`];
+  parts.push(libbpfSummary(facts.progTypes));
+  if (facts.tools && facts.tools.bpftrace === null) parts.push('bpftrace backend: bpftrace not installed');
+  if (facts.tracefs.path === null && facts.progTypes.tracepoint.loads !== false) {
+    parts.push('tracefs not mounted: tracepoint attach needs it');
+  }
+  if (facts.pmem && !hasPmem(facts.pmem)) parts.push('no pmem: run `npm run lab` for a DAX VM');
+  else if (facts.pmem) {
+    const fsdax = facts.pmem.namespaces.filter((n) => n.mode === 'fsdax').length;
+    const devdax = facts.pmem.daxDevices.length;
+    parts.push(`pmem: ${fsdax} fsdax namespace(s), ${devdax} device-dax`);
+  }
+  return parts.join('; ');
+}
+
+/** Pure: the report from facts. */
+export function buildDoctorReport(facts: KernelFacts): DoctorReport {
+  const options: Record<string, string | null> = {};
+  for (const [key] of DOCTOR_CONFIG_KEYS) options[key] = facts.config?.get(key) ?? null;
+  const keyFunctions = DOCTOR_KEY_FUNCTIONS[facts.model.model].map((name) => {
+    const p = findFunction(facts.kallsyms.functions, name);
+    return { name, exact: p.exact, clones: p.clones };
+  });
+  return {
+    release: facts.release,
+    model: facts.model,
+    btf: facts.btf,
+    kallsyms: {
+      readable: facts.kallsyms.readable,
+      functionCount: facts.kallsyms.functions.size,
+      addressesHidden: facts.kallsyms.addressesHidden ?? null,
+      modules: [...(facts.kallsyms.modules ?? [])].sort(),
+      keyFunctions: facts.kallsyms.readable ? keyFunctions : [],
+      ...(facts.kallsyms.reason !== undefined ? { reason: facts.kallsyms.reason } : {}),
+    },
+    tracefs: {
+      path: facts.tracefs.path,
+      eventCount: facts.tracefs.events.size,
+      fsDax: eventsIn(facts.tracefs.events, 'fs_dax'),
+      pageRef: eventsIn(facts.tracefs.events, 'page_ref'),
+      ...(facts.tracefs.reason !== undefined ? { reason: facts.tracefs.reason } : {}),
+    },
+    progTypes: facts.progTypes,
+    config: { source: facts.configSource ?? null, options },
+    pmem: facts.pmem ?? null,
+    tools: facts.tools ?? null,
+    summary: summaryOf(facts),
+    problems: facts.problems ?? [],
+  };
+}
+
+// ---- human rendering ---------------------------------------------------------------------------
+
+const YES = '✔';
+const NO = '✘';
+const UNKNOWN = '?';
+
+function mark(v: boolean | null | undefined): string {
+  return v === true ? YES : v === false ? NO : UNKNOWN;
+}
+
+function bytes(n: number | null): string {
+  if (n === null) return '?';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${Number.isInteger(v) ? v : v.toFixed(1)} ${units[i]}`;
+}
+
+/** Pure: the human-readable report. */
+export function renderDoctorText(r: DoctorReport): string {
+  const L: string[] = [];
+  const modelMeaning =
+    r.model.model === 'new' ? 'FS DAX folios idle at refcount 0' : 'FS DAX pages idle at refcount 1';
+  L.push(`daxmon doctor: kernel ${r.release}`);
+  L.push('');
+  L.push('Refcount model');
+  L.push(`  ${YES} ${r.model.model} (${modelMeaning}), decided by ${r.model.source}`);
+  for (const e of r.model.evidence) L.push(`      ${e}`);
+  L.push('');
+
+  L.push('Kernel');
+  if (r.btf.vmlinux && r.btf.types) {
+    L.push(`  ${YES} BTF ${r.btf.path} (${r.btf.types.typeCount} types)`);
+  } else {
+    L.push(`  ${NO} BTF ${r.btf.path}${r.btf.reason ? `: ${r.btf.reason}` : ''}`);
+  }
+  if (r.kallsyms.readable) {
+    L.push(
+      `  ${YES} kallsyms: ${r.kallsyms.functionCount} functions` +
+        (r.kallsyms.modules.length
+          ? ` (modules: ${r.kallsyms.modules.join(', ')})`
+          : ' (no modules loaded)') +
+        (r.kallsyms.addressesHidden ? ', addresses hidden' : ''),
+    );
+  } else {
+    L.push(`  ${NO} kallsyms: ${r.kallsyms.reason ?? 'unreadable'}`);
+  }
+  if (r.tracefs.path !== null) {
+    L.push(`  ${YES} tracefs ${r.tracefs.path}: ${r.tracefs.eventCount} events`);
+    L.push(
+      `      ${mark(r.tracefs.fsDax.length > 0)} fs_dax: ${r.tracefs.fsDax.length ? r.tracefs.fsDax.map((e) => e.slice(7)).join(', ') : 'none (CONFIG_FS_DAX=n?)'}`,
+    );
+    L.push(
+      `      ${mark(r.tracefs.pageRef.length > 0)} page_ref: ${r.tracefs.pageRef.length ? `${r.tracefs.pageRef.length} events` : 'none (CONFIG_DEBUG_PAGE_REF=n: refcount changes are not traced one by one)'}`,
+    );
+  } else {
+    L.push(`  ${NO} tracefs: ${r.tracefs.reason ?? 'not found'}`);
+  }
+  L.push(`  config: ${r.config.source ?? `${UNKNOWN} not readable`}`);
+  if (r.config.source !== null) {
+    for (const [key, why] of DOCTOR_CONFIG_KEYS) {
+      const v = r.config.options[key] ?? null;
+      const on = configEnabled(new Map(v === null ? [] : [[key, v]]), key);
+      L.push(`      ${mark(on)} ${key.padEnd(24)} ${(v ?? 'not in config').padEnd(14)} ${why}`);
+    }
+  }
+  L.push('');
+
+  L.push('BPF program types (loaded for real by daxmon-bpfcheck)');
+  for (const t of PROG_TYPES) {
+    const p = r.progTypes[t];
+    const word = p.loads === true ? 'loads' : p.loads === false ? 'refused' : 'untested';
+    L.push(`  ${mark(p.loads)} ${t.padEnd(11)} ${word}${p.detail ? `: ${p.detail}` : ''}`);
+  }
+  L.push('');
+
+  if (r.kallsyms.keyFunctions.length > 0) {
+    L.push(`Key kernel functions for the ${r.model.model} model (kallsyms)`);
+    for (const f of r.kallsyms.keyFunctions) {
+      const m = f.exact ? YES : f.clones.length ? UNKNOWN : NO;
+      const how = f.exact ? '' : f.clones.length ? `only as ${f.clones.join(', ')} (kprobe only)` : 'absent';
+      L.push(`  ${m} ${f.name}${how ? `  ${how}` : ''}`);
+    }
+    L.push('');
+  }
+
+  L.push('Tools');
+  if (r.tools === null) {
+    L.push(`  ${UNKNOWN} not checked`);
+  } else {
+    for (const t of TOOLS) {
+      const v = r.tools[t];
+      L.push(`  ${mark(v !== null)} ${t.padEnd(9)} ${v ? `${v.version}  (${v.source})` : 'not found'}`);
+    }
+  }
+  L.push('');
+
+  L.push('Persistent memory');
+  const pm = r.pmem;
+  if (pm === null) {
+    L.push(`  ${UNKNOWN} not checked`);
+  } else {
+    L.push(`  ${mark(pm.ndBus)} nd bus (/sys/bus/nd)   ${mark(pm.daxBus)} dax bus (/sys/bus/dax)`);
+    if (pm.regions.length === 0 && pm.namespaces.length === 0 && pm.daxDevices.length === 0) {
+      L.push(`  ${NO} no nd regions, namespaces or device-dax devices`);
+    }
+    for (const g of pm.regions) {
+      L.push(`  ${YES} ${g.name}: ${bytes(g.size)}${g.resource ? ` at ${g.resource}` : ''}`);
+    }
+    for (const ns of pm.namespaces) {
+      const devs = [...ns.blockDevices.map((b) => `/dev/${b}`), ...ns.daxDevices.map((d) => `/dev/${d}`)];
+      L.push(
+        `  ${YES} ${ns.name}${ns.region ? ` (${ns.region})` : ''}: mode ${ns.mode}` +
+          `${ns.sysfsMode && ns.sysfsMode !== ns.mode ? ` [sysfs "${ns.sysfsMode}"]` : ''}, ${bytes(ns.size)}` +
+          `${ns.resource ? ` at ${ns.resource}` : ''}${ns.holder ? `, claimed by ${ns.holder}` : ''}` +
+          `${ns.memmap ? `, memmap in ${ns.memmap === 'dev' ? 'pmem' : 'RAM'}` : ''}` +
+          `, ${ns.structPages ? 'ZONE_DEVICE pages' : 'no struct pages'}${devs.length ? `, ${devs.join(' ')}` : ''}`,
+      );
+    }
+    for (const d of pm.daxDevices) {
+      L.push(
+        `  ${YES} ${d.name}: ${bytes(d.size)}, align ${bytes(d.align)}, driver ${d.driver ?? 'none'}` +
+          `${d.resource ? ` at ${d.resource}` : ''}`,
+      );
+    }
+    L.push(
+      `  ${mark(pm.devNodes.length > 0)} device nodes: ${pm.devNodes.length ? pm.devNodes.join(' ') : 'no /dev/pmem* or /dev/dax*'}`,
+    );
+    if (pm.classDax.length) L.push(`  ${YES} /sys/class/dax: ${pm.classDax.join(' ')}`);
+    if (!pm.iomem.readable) {
+      L.push(`  ${UNKNOWN} /proc/iomem unreadable`);
+    } else if (pm.iomem.entries.length === 0) {
+      L.push(`  ${NO} /proc/iomem: no Persistent Memory ranges`);
+    } else {
+      for (const e of pm.iomem.entries) {
+        const range = pm.iomem.addressesHidden ? '(addresses hidden: not root)' : `${e.start}-${e.end}`;
+        L.push(
+          `  ${YES} /proc/iomem: ${e.name} ${range}${e.children.length ? ` → ${e.children.join(', ')}` : ''}`,
+        );
+      }
+    }
+    if (pm.unreadable.length) L.push(`  ${UNKNOWN} unreadable (run as root): ${pm.unreadable.join(', ')}`);
+  }
+  L.push('');
+
+  if (r.problems.length) {
+    L.push('Problems');
+    for (const p of r.problems) L.push(`  - ${p}`);
+    L.push('');
+  }
+  L.push(`Summary: ${r.summary}`);
+  return `${L.join('\n')}\n`;
+}
+
+function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.write(text, (err) => (err ? reject(err) : resolve()));
+  });
+}
+
+/** Gather, print, return the exit code (0: report printed; 1: doctor failed). */
+export async function runDoctor(opts: DoctorOptions): Promise<number> {
+  try {
+    const facts = await gatherKernelFacts({ ...opts.gather, ...(opts.model ? { model: opts.model } : {}) });
+    const report = buildDoctorReport(facts);
+    await write(opts.out, opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderDoctorText(report));
+    return 0;
+  } catch (err) {
+    const msg = reason(
+      'DAXMON_E_DOCTOR_INTERNAL',
+      `daxmon doctor failed: ${err instanceof Error ? err.message : String(err)}. This is a bug; please report it with the output of \`uname -a\`.`,
+    );
+    try {
+      await write(opts.err ?? process.stderr, `${msg}\n`);
+    } catch {
+      // Nowhere left to report to.
+    }
+    return 1;
+  }
+}

@@ -1,0 +1,168 @@
+import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { PassThrough, Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { runDoctor } from '../../src/commands/doctor.js';
+import type { DoctorReport } from '../../src/commands/doctor.js';
+import type { GatherOptions } from '../../src/kernel/gather.js';
+import type { CommandRunner } from '../../src/kernel/exec.js';
+import { fixture } from './helpers/fixtures.js';
+import { RESTRICTED_HOST_JSON } from './helpers/bpfcheck.js';
+
+const NOWHERE = '/nonexistent-daxmon-root';
+
+function sink(): { stream: PassThrough; text: () => string } {
+  const stream = new PassThrough();
+  const chunks: Buffer[] = [];
+  stream.on('data', (c: Buffer) => chunks.push(c));
+  return { stream, text: () => Buffer.concat(chunks).toString('utf8') };
+}
+
+const bookwormTools: CommandRunner = async (command) => {
+  const out: Record<string, string> = {
+    bpftrace: 'bpftrace v0.17.0',
+    clang: 'Debian clang version 14.0.6',
+    'pkg-config': '1.1.2',
+    bpftool: 'bpftool v7.1.0\nusing libbpf v1.1',
+  };
+  const stdout = out[command];
+  return stdout === undefined
+    ? { exitCode: null, stdout: '', stderr: '', error: 'ENOENT' }
+    : { exitCode: 0, stdout, stderr: '' };
+};
+
+async function checker(json: string): Promise<string> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'daxmon-doctor-'));
+  const bin = path.join(dir, 'daxmon-bpfcheck');
+  await writeFile(bin, `#!/bin/sh\necho '${json}'\n`);
+  await chmod(bin, 0o755);
+  return bin;
+}
+
+/** The development machine as fixtures: 6.18 kallsyms excerpt, its config, no pmem, the checker's answer. */
+async function restrictedHost(): Promise<GatherOptions> {
+  return {
+    release: '6.18.44-fc-v669',
+    procRoot: fixture('host-6.18', 'proc'),
+    sysRoot: fixture('tracefs', 'sys'),
+    bootRoot: fixture('host-6.18', 'boot'),
+    devRoot: NOWHERE,
+    bpfcheckPath: await checker(RESTRICTED_HOST_JSON),
+    assumePrivileged: true,
+    run: async (command, args, opts) =>
+      command.endsWith('daxmon-bpfcheck')
+        ? { exitCode: 0, stdout: RESTRICTED_HOST_JSON, stderr: '' }
+        : bookwormTools(command, args, opts),
+  };
+}
+
+describe('daxmon doctor', () => {
+  it('says truthfully on a development machine: tracepoints load, kprobe and fentry are refused, no pmem', async () => {
+    const out = sink();
+    const code = await runDoctor({ json: false, out: out.stream, gather: await restrictedHost() });
+    const text = out.text();
+    expect(code).toBe(0);
+    expect(text).toMatch(/✔ tracepoint +loads/);
+    expect(text).toMatch(/✔ tp_btf +loads/);
+    expect(text).toMatch(/✘ kprobe +refused: attach: ENOENT/);
+    expect(text).toMatch(/✘ fentry +refused: load: EPERM/);
+    expect(text).toMatch(/✔ new \(FS DAX folios idle at refcount 0\), decided by kallsyms/);
+    expect(text).toMatch(/✘ KPROBES +n/);
+    expect(text).toMatch(/✔ bpftrace +0\.17\.0/);
+    expect(text).toMatch(/\? dax_folio_put +only as dax_folio_put\.isra\.0 \(kprobe only\)/);
+    expect(text).toMatch(/✘ no nd regions, namespaces or device-dax devices/);
+    expect(text).toContain(
+      'Summary: refcount model new (kallsyms); libbpf backend: tracepoint probes only (kprobe, fentry refused); no pmem: run `npm run lab` for a DAX VM',
+    );
+  });
+
+  it('--json prints the whole structured report', async () => {
+    const out = sink();
+    expect(await runDoctor({ json: true, out: out.stream, gather: await restrictedHost() })).toBe(0);
+    const report = JSON.parse(out.text()) as DoctorReport;
+    expect(report.release).toBe('6.18.44-fc-v669');
+    expect(report.model.model).toBe('new');
+    expect(report.progTypes.kprobe.loads).toBe(false);
+    expect(report.tracefs.fsDax).toContain('fs_dax:dax_pte_fault_done');
+    expect(report.config.options.KPROBES).toBe('n');
+    expect(report.tools?.libbpf?.version).toBe('1.1.2');
+    expect(report.pmem?.namespaces).toEqual([]);
+    expect(report.kallsyms.keyFunctions.find((f) => f.name === 'free_zone_device_folio')?.exact).toBe(true);
+    // 60k names would drown the report; counts only, and never an address.
+    expect(report.kallsyms.functionCount).toBeGreaterThan(0);
+    expect(out.text()).not.toMatch(/ffffffff[0-9a-f]{8}/);
+  });
+
+  it('--model old overrides, and the report shows what detection said', async () => {
+    const out = sink();
+    await runDoctor({ json: false, model: 'old', out: out.stream, gather: await restrictedHost() });
+    expect(out.text()).toMatch(/✔ old \(FS DAX pages idle at refcount 1\), decided by override/);
+    expect(out.text()).toMatch(/detection would say new \(from kallsyms\): DISAGREES with the override/);
+  });
+
+  it('shows namespaces, modes and devices on a pmem host', async () => {
+    const out = sink();
+    await runDoctor({
+      json: false,
+      out: out.stream,
+      gather: {
+        release: '7.3.4+deb13-amd64',
+        procRoot: fixture('new-7.3', 'proc'),
+        sysRoot: fixture('pmem', 'sys'),
+        devRoot: fixture('pmem', 'dev'),
+        bootRoot: NOWHERE,
+        progTypes: false,
+        tools: false,
+      },
+    });
+    const text = out.text();
+    expect(text).toMatch(
+      /✔ namespace0\.0 \(region0\): mode fsdax \[sysfs "memory"\], 512 MiB at 0x140000000, claimed by pfn0\.1, memmap in pmem, ZONE_DEVICE pages, \/dev\/pmem0/,
+    );
+    expect(text).toMatch(/✔ namespace0\.1 \(region0\): mode devdax \[sysfs "dax"\].*\/dev\/dax0\.0/);
+    expect(text).toMatch(/✔ namespace0\.2 \(region0\): mode raw, 128 MiB.*no struct pages/);
+    expect(text).toMatch(/✔ dax0\.0: 254 MiB, align 2 MiB, driver device_dax/);
+    expect(text).toMatch(
+      /✔ \/proc\/iomem: Persistent Memory \(legacy\) 0x180000000-0x1bfffffff → namespace1\.0/,
+    );
+    expect(text).toMatch(/Summary: .*pmem: 2 fsdax namespace\(s\), 1 device-dax/);
+    expect(text).toMatch(/libbpf backend: program types untested/);
+  });
+
+  it('exits 0 even when the host offers nothing', async () => {
+    const out = sink();
+    const code = await runDoctor({
+      json: false,
+      out: out.stream,
+      gather: { procRoot: NOWHERE, sysRoot: NOWHERE, bootRoot: NOWHERE, devRoot: NOWHERE, tools: false },
+    });
+    expect(code).toBe(0);
+    expect(out.text()).toMatch(/Problems\n {2}- DAXMON_E_KALLSYMS_UNREADABLE/);
+  });
+
+  it('exits 1 with a coded message only when doctor itself fails', async () => {
+    const broken = new Writable({
+      write(_chunk, _enc, cb) {
+        cb(new Error('EPIPE'));
+      },
+    });
+    broken.on('error', () => {});
+    const err = sink();
+    const code = await runDoctor({
+      json: true,
+      out: broken,
+      err: err.stream,
+      gather: {
+        procRoot: NOWHERE,
+        sysRoot: NOWHERE,
+        bootRoot: NOWHERE,
+        devRoot: NOWHERE,
+        tools: false,
+        progTypes: false,
+      },
+    });
+    expect(code).toBe(1);
+    expect(err.text()).toMatch(/^DAXMON_E_DOCTOR_INTERNAL: daxmon doctor failed: EPIPE/);
+  });
+});
