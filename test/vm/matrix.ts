@@ -1,0 +1,108 @@
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { DaxFs, GuestRun, Logger, PmemKind } from '../../src/vmlab/index.js';
+import { KERNEL_SERIES, VmError, defaultCacheDir, ensureKernel, findSeries, runGuest } from '../../src/vmlab/index.js';
+import { buildDaxwl } from './build.js';
+import { bpftraceObserver } from './observer-bpftrace.js';
+import type { BootResult } from './runner.js';
+import { collectScenario, planScenarios, renderScenarioJob } from './runner.js';
+import { scenariosFor } from './scenarios.js';
+import type { TruthContext } from './truth.js';
+
+export const REPO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** One boot of the matrix: a kernel, a pmem setup and the scenarios that fit it. */
+export interface MatrixCase {
+  label: string;
+  series: string;
+  pmem: PmemKind;
+  fs: DaxFs | undefined;
+  needs: 'fs' | 'devdax';
+}
+
+const ALL_FS: DaxFs[] = ['ext4', 'xfs'];
+const ALL_PMEM: PmemKind[] = ['memmap', 'nvdimm-fsdax', 'nvdimm-devdax'];
+
+function list(env: string | undefined): string[] | undefined {
+  const items = env
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+  return items && items.length > 0 ? items : undefined;
+}
+
+/**
+ * The full matrix, narrowed by DAXMON_VM_KERNELS (e.g. `7,6.12`), DAXMON_VM_FS (`ext4,xfs`) and
+ * DAXMON_VM_PMEM (`memmap,nvdimm-fsdax,nvdimm-devdax`). memmap pmem runs every kernel with both
+ * filesystems; the emulated NVDIMM runs device-dax on every kernel and fsdax (xfs) on 7.x, which is
+ * where the new refcount model (and so most of the risk) is.
+ */
+export function matrixFromEnv(env: NodeJS.ProcessEnv = process.env): MatrixCase[] {
+  const kernels = list(env.DAXMON_VM_KERNELS) ?? KERNEL_SERIES.map((k) => k.id);
+  for (const k of kernels) findSeries(k);
+  const fss = (list(env.DAXMON_VM_FS) ?? ALL_FS) as DaxFs[];
+  for (const f of fss) {
+    if (!ALL_FS.includes(f)) throw new VmError('DAXMON_E_VM_CONFIG', `DAXMON_VM_FS: unknown filesystem ${f}; use ext4,xfs`);
+  }
+  const pmems = (list(env.DAXMON_VM_PMEM) ?? ALL_PMEM) as PmemKind[];
+  for (const p of pmems) {
+    if (!ALL_PMEM.includes(p)) {
+      throw new VmError('DAXMON_E_VM_CONFIG', `DAXMON_VM_PMEM: unknown pmem setup ${p}; use ${ALL_PMEM.join(',')}`);
+    }
+  }
+  const cases: MatrixCase[] = [];
+  for (const series of kernels) {
+    if (pmems.includes('memmap')) {
+      for (const fs of fss) cases.push({ label: `${series}/memmap/${fs}`, series, pmem: 'memmap', fs, needs: 'fs' });
+    }
+    if (pmems.includes('nvdimm-fsdax') && series === '7' && fss.includes('xfs')) {
+      cases.push({ label: `${series}/nvdimm-fsdax/xfs`, series, pmem: 'nvdimm-fsdax', fs: 'xfs', needs: 'fs' });
+    }
+    if (pmems.includes('nvdimm-devdax')) {
+      cases.push({ label: `${series}/nvdimm-devdax`, series, pmem: 'nvdimm-devdax', fs: undefined, needs: 'devdax' });
+    }
+  }
+  return cases;
+}
+
+export function scenarioFilter(env: NodeJS.ProcessEnv = process.env): string[] | undefined {
+  return list(env.DAXMON_VM_SCENARIOS);
+}
+
+export interface RunCaseOptions {
+  cacheDir?: string;
+  log?: Logger;
+  scenarios?: readonly string[];
+}
+
+/** Boots one matrix case, runs its scenarios under the bpftrace observer and compares each. */
+export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise<BootResult> {
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  const kernel = await ensureKernel(c.series, { cacheDir, log: opts.log });
+  const daxwl = await buildDaxwl(cacheDir);
+  const observer = bpftraceObserver({ daxwl });
+  const plan = planScenarios(scenariosFor(c.needs, opts.scenarios));
+  const ctx: TruthContext = { model: kernel.model, series: c.series, pmem: c.pmem, fs: c.fs };
+  const guest: GuestRun = await runGuest({
+    kernel,
+    pmem: c.pmem,
+    fs: c.fs,
+    job: renderScenarioJob(plan, observer, daxwl),
+    shares: [
+      { hostPath: REPO_DIR, readonly: true },
+      { hostPath: dirname(daxwl), readonly: true },
+    ],
+    cacheDir,
+    label: c.label.replace(/\//g, '-'),
+    log: opts.log,
+    onConsoleLine: process.env.DAXMON_VM_CONSOLE === '1' ? (l) => process.stderr.write(`[${c.label}] ${l}\n`) : undefined,
+  });
+  const obs = await observer.collect(guest.resultsDir);
+  const scenarios = [];
+  for (const p of plan) scenarios.push(await collectScenario(p, guest.resultsDir, ctx, obs));
+  return { guest, ctx, observer: observer.name, observerOutput: obs, idleCounts: obs.counts.get(0) ?? {}, scenarios };
+}
+
+export function resultsReportPath(cacheDir: string = defaultCacheDir()): string {
+  return join(cacheDir, 'reports', `vm-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+}
