@@ -63,8 +63,11 @@ const severityFromViolation = (expr: string): string =>
 
 const runbook = (steps: readonly string[]): string => steps.map((s, i) => `${i + 1}. ${s}`).join('\n');
 
-const commonViolationSteps = (kind: string): string[] => [
-  `GET ${API}/api/violations and read the ${kind} entries: pfn, pgmap, the refcount and mapcount daxmon read, the event that triggered the check, and the symbolized kernel stack.`,
+/** `kind` is a known kind (filterable in the API), or undefined for the catch-all rule. */
+const commonViolationSteps = (kind?: ViolationKind): string[] => [
+  kind
+    ? `GET ${API}/api/violations?kind=${kind} and read the entries: pfn, pgmap, the refcount and mapcount daxmon read, the event that triggered the check, and the symbolized kernel stack.`
+    : `GET ${API}/api/violations and read the {{ $labels.kind }} entries: pfn, pgmap, the refcount and mapcount daxmon read, the event that triggered the check, and the symbolized kernel stack.`,
   `GET ${API}/api/checks to confirm the check had all its hooks, and look at lost events on the daxmon health dashboard: a violation right after a gap deserves suspicion.`,
   "The violation journal (daxmon's append-only NDJSON file) keeps the same records across restarts; attach the entries to any kernel bug report.",
   'dmesg -T around the violation time for WARN/BUG output from mm/memremap.c, mm/gup.c or fs/dax.c.',
@@ -106,7 +109,7 @@ const unknownKindRule: AlertRule = {
   summary: 'daxmon violation {{ $labels.kind }} on {{ $labels.instance }}',
   description:
     'daxmon on {{ $labels.instance }} reported a {{ $labels.kind }} violation, a kind these alert rules do not describe yet (newer daxmon?). See docs/kernel-model.md §5 of that daxmon version.',
-  runbook: runbook(commonViolationSteps('{{ $labels.kind }}')),
+  runbook: runbook(commonViolationSteps()),
 };
 
 const busyWaitStuck: AlertRule = {
@@ -121,7 +124,7 @@ const busyWaitStuck: AlertRule = {
   summary: `Busy-page layout-break wait open for over ${BUSY_WAIT_STUCK_SECONDS} s on {{ $labels.instance }}`,
   description: `A truncate or hole punch on {{ $labels.instance }} has been waiting more than ${BUSY_WAIT_STUCK_SECONDS} s for busy DAX pages to drop their extra references. The task sleeps TASK_UNINTERRUPTIBLE and cannot be killed until the pages go idle.`,
   runbook: runbook([
-    `GET ${API}/api/violations for the busy_wait_stuck entry (warning at 10 s, error at the threshold): the file, the busy pfn and its refcount minus mapcount.`,
+    `GET ${API}/api/violations?kind=busy_wait_stuck (a warning at 10 s, an error at the threshold): the file, the busy pfn and its refcount minus mapcount.`,
     ...KIND_GUIDES.busy_wait_stuck.look,
     'If a process holds the pin, stopping it (or deregistering the RDMA memory region) releases the page and the wait finishes; the truncate then completes normally.',
     `GET ${API}/api/checks: on old kernels without the layout-break hooks this alert can only see waits that daxmon's probes bracket.`,
@@ -254,7 +257,7 @@ const scanDrift: AlertRule = {
     "The periodic struct-page scan on {{ $labels.instance }} keeps finding {{ $labels.field }} values that disagree with daxmon's tracked state. daxmon is missing events or mis-modelling the kernel, and its checks on those folios cannot be trusted.",
   runbook: runbook([
     'Lost events and probe attachment on the daxmon health dashboard: missed events are the usual cause.',
-    `GET ${API}/api/checks for inactive checks and ${API}/api/violations for idle_refcount_mismatch entries on the same pfns.`,
+    `GET ${API}/api/checks for inactive checks, and ${API}/api/violations?kind=idle_refcount_mismatch for violations on the same pfns.`,
     'The kernel release and refcount model in daxmon_kernel_info: drift in refcount right after a kernel upgrade suggests the model was detected wrongly.',
     'If none of these explain it, report it with the journal and a daxmon record of the workload.',
   ]),

@@ -64,7 +64,7 @@ export const KIND_GUIDES: Readonly<Record<ViolationKind, KindGuide>> = {
     meaning:
       'memunmap_pages ran for a pgmap while daxmon tracked folios in it above their idle refcount, still mapped, or with a live DAX entry. memunmap_pages waits only for pgmap->ref, and FS DAX folios hold no pgmap reference, so the struct pages go away under live users. A warning-severity one means the percpu ref release took longer than the threshold.',
     look: [
-      'Which device: daxmon_pgmap_info{pgmap="..."} gives type and device; ndctl list -N / daxctl list show the namespace.',
+      'Which device: GET http://{{ $labels.instance }}/api/pgmaps lists the pgmaps with type and device (also daxmon_pgmap_info); ndctl list -N and daxctl list show the namespace.',
       'What started the teardown: ndctl disable-namespace, daxctl reconfigure-device, a driver unbind, or umount of a DAX filesystem.',
       'Who still maps it: lsof on the /dev/daxX.Y device or the DAX-mounted filesystem.',
       'dmesg for kill_dax / dax_holder_notify_failure and percpu ref warnings.',

@@ -196,7 +196,7 @@ const pgmaps: PanelSpec[] = [
     h: 9,
   }),
   table({
-    title: 'pgmaps',
+    title: 'pgmaps and their folios',
     description:
       'Known dev_pagemaps with their type and device, and their folios by state right now. Click a pgmap id to open the drill-down.',
     queries: [
