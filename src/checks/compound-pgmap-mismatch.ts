@@ -18,7 +18,15 @@ export const compoundPgmapMismatch: Check = {
     const registered = ctx.state.pgmaps.lookup(e.pfn);
     if (e.tail && e.refcount !== 0) {
       ctx.report(
-        folioFinding(ctx, e, 'compound_pgmap_mismatch', 'error', `compound tail page at refcount ${e.refcount}`, { refcount: e.refcount }, { refcount: '0 (tail)' }),
+        folioFinding(
+          ctx,
+          e,
+          'compound_pgmap_mismatch',
+          'error',
+          `compound tail page at refcount ${e.refcount}`,
+          { refcount: e.refcount },
+          { refcount: '0 (tail)' },
+        ),
       );
       return;
     }

@@ -10,7 +10,12 @@ import { faultSucceeded } from '../state/refcount-model.js';
 import { folioFinding, typeAt } from './finding.js';
 import type { Check } from './types.js';
 
-const PFN_INSERTS = new Set(['vmf_insert_mixed', 'vmf_insert_mixed_mkwrite', 'vmf_insert_pfn_pmd', 'vmf_insert_pfn_pud']);
+const PFN_INSERTS = new Set([
+  'vmf_insert_mixed',
+  'vmf_insert_mixed_mkwrite',
+  'vmf_insert_pfn_pmd',
+  'vmf_insert_pfn_pud',
+]);
 
 export const devmapInNewModel: Check = {
   kind: 'devmap_in_new_model',
@@ -25,11 +30,29 @@ export const devmapInNewModel: Check = {
     const pfnInsert = PFN_INSERTS.has(e.via);
     if (ctx.model === 'new' && pfnInsert && (type === 'fs_dax' || type === 'generic')) {
       ctx.report(
-        folioFinding(ctx, e, 'devmap_in_new_model', 'error', `${type} page mapped by ${e.via} (a pfn insert, no reference) on a new-model kernel`, { refcount: e.refcount, mapcount: e.mapcount }, { refcount: 'mapped through vmf_insert_page_mkwrite/vmf_insert_folio_pmd' }, { via: e.via }),
+        folioFinding(
+          ctx,
+          e,
+          'devmap_in_new_model',
+          'error',
+          `${type} page mapped by ${e.via} (a pfn insert, no reference) on a new-model kernel`,
+          { refcount: e.refcount, mapcount: e.mapcount },
+          { refcount: 'mapped through vmf_insert_page_mkwrite/vmf_insert_folio_pmd' },
+          { via: e.via },
+        ),
       );
     } else if (ctx.model === 'old' && !pfnInsert && type === 'fs_dax') {
       ctx.report(
-        folioFinding(ctx, e, 'devmap_in_new_model', 'error', `FS DAX page mapped by ${e.via} (a page insert) on an old-model kernel, whose FS DAX pages are devmap-mapped`, { refcount: e.refcount, mapcount: e.mapcount }, { refcount: 'mapped through vmf_insert_mixed*/vmf_insert_pfn_pmd' }, { via: e.via }),
+        folioFinding(
+          ctx,
+          e,
+          'devmap_in_new_model',
+          'error',
+          `FS DAX page mapped by ${e.via} (a page insert) on an old-model kernel, whose FS DAX pages are devmap-mapped`,
+          { refcount: e.refcount, mapcount: e.mapcount },
+          { refcount: 'mapped through vmf_insert_mixed*/vmf_insert_pfn_pmd' },
+          { via: e.via },
+        ),
       );
     }
   },

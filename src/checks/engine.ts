@@ -62,7 +62,10 @@ export class CheckEngine {
   private readonly inspectBy = new Map<EventType, Check[]>();
   private readonly afterBy = new Map<EventType, Check[]>();
   private readonly open = new Map<string, Violation>();
-  private readonly stats = new Map<ViolationKind, { violations: number; repeats: number; suppressed: number }>();
+  private readonly stats = new Map<
+    ViolationKind,
+    { violations: number; repeats: number; suppressed: number }
+  >();
   private readonly window = new Map<ViolationKind, { start: number; n: number }>();
   private readonly assume: boolean;
   private readonly maxPerMinute: number;
@@ -127,7 +130,14 @@ export class CheckEngine {
     return this.checks.map((c) => {
       const a = this.activeOf(c);
       const s = this.stats.get(c.kind)!;
-      return { kind: c.kind, invariant: c.invariant, title: c.title, active: a.active, reason: a.reason, ...s };
+      return {
+        kind: c.kind,
+        invariant: c.invariant,
+        title: c.title,
+        active: a.active,
+        reason: a.reason,
+        ...s,
+      };
     });
   }
 
@@ -149,7 +159,10 @@ export class CheckEngine {
     for (const p of this.state.probes.values()) if (p.attached) attached.add(p.probe);
     if (sets.length === 0) a = { active: true, reason: 'needs no probe' };
     else if (this.state.probes.size === 0 && this.assume) {
-      a = { active: true, reason: 'probe status not recorded in this stream; assuming the hooks were present' };
+      a = {
+        active: true,
+        reason: 'probe status not recorded in this stream; assuming the hooks were present',
+      };
     } else {
       const ok = sets.find((s) => s.every((p) => attached.has(p)));
       a = ok

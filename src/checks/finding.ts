@@ -14,7 +14,8 @@ export function folioFinding(
   details?: Record<string, unknown>,
 ): Finding {
   const row = ctx.state.folios.find(e.pfn);
-  const pgmapIdx = row >= 0 ? ctx.state.folios.pgmap[row]! : (ctx.state.pgmaps.lookup(e.pfn)?.idx ?? NO_PGMAP);
+  const pgmapIdx =
+    row >= 0 ? ctx.state.folios.pgmap[row]! : (ctx.state.pgmaps.lookup(e.pfn)?.idx ?? NO_PGMAP);
   return {
     kind,
     severity,

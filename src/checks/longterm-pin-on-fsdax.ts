@@ -19,7 +19,16 @@ export const longtermPinOnFsdax: Check = {
     if ((e.flags & FOLL.LONGTERM) === 0 || e.result < 0) return;
     if (typeAt(ctx, e.pfn) !== 'fs_dax') return;
     ctx.report(
-      folioFinding(ctx, e, 'longterm_pin_on_fsdax', 'error', `FOLL_LONGTERM ${e.op} of ${e.refs} ref(s) succeeded on an FS DAX page (flags 0x${e.flags.toString(16)})`, { refcount: e.refcount }, { refcount: 'pin refused with -EOPNOTSUPP' }, { flags: e.flags, refs: e.refs }),
+      folioFinding(
+        ctx,
+        e,
+        'longterm_pin_on_fsdax',
+        'error',
+        `FOLL_LONGTERM ${e.op} of ${e.refs} ref(s) succeeded on an FS DAX page (flags 0x${e.flags.toString(16)})`,
+        { refcount: e.refcount },
+        { refcount: 'pin refused with -EOPNOTSUPP' },
+        { flags: e.flags, refs: e.refs },
+      ),
     );
   },
 };

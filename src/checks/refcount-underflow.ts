@@ -32,7 +32,15 @@ export const refcountUnderflow: Check = {
     if (type === null) return;
     if (e.refcount < 0) {
       ctx.report(
-        folioFinding(ctx, e, 'refcount_underflow', 'error', `${type} folio read at refcount ${e.refcount} (${e.type})`, { refcount: e.refcount }, { refcount: '>= 0' }),
+        folioFinding(
+          ctx,
+          e,
+          'refcount_underflow',
+          'error',
+          `${type} folio read at refcount ${e.refcount} (${e.type})`,
+          { refcount: e.refcount },
+          { refcount: '>= 0' },
+        ),
       );
       return;
     }

@@ -146,7 +146,11 @@ export class NdjsonDecoder {
       typeof kernel.release !== 'string' ||
       (kernel.model !== 'old' && kernel.model !== 'new')
     ) {
-      this.sink.error('header: "kernel" must be {"release": string, "model": "old"|"new"}', this.lineNo, true);
+      this.sink.error(
+        'header: "kernel" must be {"release": string, "model": "old"|"new"}',
+        this.lineNo,
+        true,
+      );
       this.stopped = true;
       return;
     }

@@ -64,7 +64,11 @@ export class DaxState {
   readonly inodes = new InodeTable();
   readonly history: FolioHistory;
   readonly waits = new WaitTable();
-  readonly unassigned: Bucket = { stateCounts: new Int32Array(FOLIO_STATES.length), uncertain: 0, tracked: 0 };
+  readonly unassigned: Bucket = {
+    stateCounts: new Int32Array(FOLIO_STATES.length),
+    uncertain: 0,
+    tracked: 0,
+  };
   readonly model: RefcountModel;
   readonly maxFolios: number;
   observer: StateObserver | undefined;
@@ -404,18 +408,19 @@ export class DaxState {
       if (b.uncertain > 0) b.uncertain--;
     }
     const flags = f.flags[row]!;
-    const next = STATE_CODE[
-      classify(
-        {
-          refcount: f.refcount[row]!,
-          mapcount: f.mapcount[row]!,
-          gupRefs: f.gupRefs[row]!,
-          freed: (flags & FLAG.FREED) !== 0,
-          devmapMapped: (flags & FLAG.DEVMAP_MAPPED) !== 0,
-        },
-        this.idleOf(row),
-      )
-    ];
+    const next =
+      STATE_CODE[
+        classify(
+          {
+            refcount: f.refcount[row]!,
+            mapcount: f.mapcount[row]!,
+            gupRefs: f.gupRefs[row]!,
+            freed: (flags & FLAG.FREED) !== 0,
+            devmapMapped: (flags & FLAG.DEVMAP_MAPPED) !== 0,
+          },
+          this.idleOf(row),
+        )
+      ];
     const prev = f.state[row]!;
     if (next !== prev) {
       b.stateCounts[prev]!--;

@@ -9,7 +9,11 @@ describe('free_while_mapped (V3)', () => {
     expect(kinds(r)).toEqual(['free_while_mapped']);
     expect(r.violations[0]).toMatchObject({ observed: { mapcount: 1 }, expected: { mapcount: '0' } });
     // the violation carries the folio's history, newest first, ending with the insert
-    expect(r.violations[0]!.recentEvents.map((e) => e.type)).toEqual(['zone_device_free', 'folio_map', 'dax_entry_insert']);
+    expect(r.violations[0]!.recentEvents.map((e) => e.type)).toEqual([
+      'zone_device_free',
+      'folio_map',
+      'dax_entry_insert',
+    ]);
   });
 
   it('fires for device-private pages too (both models)', () => {

@@ -10,7 +10,11 @@ describe('idle_refcount_mismatch (V6)', () => {
     const s = new Stream('new').pgmap().insert(PMEM_PFN).map(PMEM_PFN, 2, 1).unmap(PMEM_PFN, 2, 1).wait(31);
     const r = run('new', s, { config });
     expect(kinds(r)).toEqual(['idle_refcount_mismatch']);
-    expect(r.violations[0]).toMatchObject({ pfn: PMEM_PFN, observed: { refcount: 1, mapcount: 0 }, expected: { refcount: '0' } });
+    expect(r.violations[0]).toMatchObject({
+      pfn: PMEM_PFN,
+      observed: { refcount: 1, mapcount: 0 },
+      expected: { refcount: '0' },
+    });
   });
 
   it('new model: not before the threshold', () => {
@@ -44,7 +48,13 @@ describe('idle_refcount_mismatch (V6)', () => {
   });
 
   it('is inactive on a live host whose free hook did not attach (new model)', () => {
-    const s = new Stream('new').probes(['folio_unmap']).pgmap().insert(PMEM_PFN).map(PMEM_PFN, 2, 1).unmap(PMEM_PFN, 2, 1).wait(31);
+    const s = new Stream('new')
+      .probes(['folio_unmap'])
+      .pgmap()
+      .insert(PMEM_PFN)
+      .map(PMEM_PFN, 2, 1)
+      .unmap(PMEM_PFN, 2, 1)
+      .wait(31);
     const r = run('new', s, { config, assumeProbes: false });
     expect(kinds(r)).toEqual([]);
     const a = r.pipeline.engine.activity().find((c) => c.kind === 'idle_refcount_mismatch')!;

@@ -7,7 +7,11 @@ describe('map_zero_ref (V1)', () => {
     const s = new Stream('new').pgmap().insert(PMEM_PFN).map(PMEM_PFN, 0, 1);
     const r = run('new', s);
     expect(kinds(r)).toEqual(['map_zero_ref']);
-    expect(r.violations[0]).toMatchObject({ pfn: PMEM_PFN, observed: { refcount: 0 }, expected: { refcount: '>= 1' } });
+    expect(r.violations[0]).toMatchObject({
+      pfn: PMEM_PFN,
+      observed: { refcount: 0 },
+      expected: { refcount: '>= 1' },
+    });
   });
 
   it('fires when the old model maps an FS DAX page at refcount 0 (idle is 1)', () => {
@@ -25,7 +29,15 @@ describe('map_zero_ref (V1)', () => {
 
   it('ignores a failed insert (VM_FAULT_SIGBUS)', () => {
     const s = new Stream('new').pgmap().insert(PMEM_PFN);
-    s.push('folio_map', { pfn: PMEM_PFN, order: 0, via: 'vmf_insert_page_mkwrite', write: true, ret: 0x2, refcount: 0, mapcount: 0 });
+    s.push('folio_map', {
+      pfn: PMEM_PFN,
+      order: 0,
+      via: 'vmf_insert_page_mkwrite',
+      write: true,
+      ret: 0x2,
+      refcount: 0,
+      mapcount: 0,
+    });
     expect(kinds(run('new', s))).toEqual([]);
   });
 

@@ -8,7 +8,11 @@ describe('teardown_with_live_folios (V5)', () => {
     s.push('pgmap_teardown_begin', { pgmap: PGMAP });
     const r = run('new', s);
     expect(kinds(r)).toEqual(['teardown_with_live_folios']);
-    expect(r.violations[0]).toMatchObject({ severity: 'error', pfn: PMEM_PFN, pgmap: { id: 'pm0', type: 'fs_dax' } });
+    expect(r.violations[0]).toMatchObject({
+      severity: 'error',
+      pfn: PMEM_PFN,
+      pgmap: { id: 'pm0', type: 'fs_dax' },
+    });
     expect(r.violations[0]!.details).toMatchObject({ mapped: 1, entries: 1 });
   });
 
@@ -27,9 +31,17 @@ describe('teardown_with_live_folios (V5)', () => {
   });
 
   it('only DAX entries left (file exists, nothing mapped) is a warning', () => {
-    const s = new Stream('new').pgmap().insert(PMEM_PFN).map(PMEM_PFN, 1, 1).unmap(PMEM_PFN, 1, 1).free(PMEM_PFN);
+    const s = new Stream('new')
+      .pgmap()
+      .insert(PMEM_PFN)
+      .map(PMEM_PFN, 1, 1)
+      .unmap(PMEM_PFN, 1, 1)
+      .free(PMEM_PFN);
     s.push('pgmap_teardown_begin', { pgmap: PGMAP });
-    expect(run('new', s).violations[0]).toMatchObject({ severity: 'warning', details: { entries: 1, mapped: 0 } });
+    expect(run('new', s).violations[0]).toMatchObject({
+      severity: 'warning',
+      details: { entries: 1, mapped: 0 },
+    });
   });
 
   it('stays quiet when every folio is idle and its entry removed, and the teardown completes', () => {

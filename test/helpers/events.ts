@@ -31,12 +31,13 @@ export class Stream {
   }
 
   push<T extends DaxEvent['type']>(type: T, fields: Omit<EventOf<T>, 'type' | 't' | 'pid' | 'comm'>): this {
-    this.events.push({ ...this.base(), type, ...fields } as DaxEvent);
+    this.events.push({ ...this.base(), type, ...fields } as unknown as DaxEvent);
     return this;
   }
 
   probes(names: string[], backend: 'libbpf' | 'bpftrace' = 'libbpf', attached = true): this {
-    for (const probe of names) this.push('probe_status', { backend, probe, attached, detail: `test:${probe}` });
+    for (const probe of names)
+      this.push('probe_status', { backend, probe, attached, detail: `test:${probe}` });
     return this;
   }
 
@@ -54,7 +55,16 @@ export class Stream {
   }
 
   insert(pfn: number, index = pfn - PMEM_PFN, order = 0): this {
-    return this.push('dax_entry_insert', { pfn, order, dev: DEV, ino: INO, index, zero: false, empty: false, shared: false });
+    return this.push('dax_entry_insert', {
+      pfn,
+      order,
+      dev: DEV,
+      ino: INO,
+      index,
+      zero: false,
+      empty: false,
+      shared: false,
+    });
   }
 
   map(pfn: number, refcount: number, mapcount: number, via?: MapVia, order = 0): this {
@@ -71,20 +81,51 @@ export class Stream {
   }
 
   remove(pfn: number, refcount: number, mapcount = 0, index = pfn - PMEM_PFN): this {
-    return this.push('dax_entry_remove', { pfn, order: 0, dev: DEV, ino: INO, index, trunc: true, refcount, mapcount });
+    return this.push('dax_entry_remove', {
+      pfn,
+      order: 0,
+      dev: DEV,
+      ino: INO,
+      index,
+      trunc: true,
+      refcount,
+      mapcount,
+    });
   }
 
   put(pfn: number, refcountBefore: number, refs = 1): this {
     return this.push('folio_put', { pfn, order: 0, refs, refcount: refcountBefore });
   }
 
-  gup(op: 'get' | 'pin' | 'put' | 'unpin', pfn: number, refcountAfter: number, flags = op === 'pin' ? 1 << 19 : 2, refs = 1): this {
-    return this.push('gup', { op, pfn, order: 0, refs, flags, result: 0, refcount: refcountAfter, pincount: 0 });
+  gup(
+    op: 'get' | 'pin' | 'put' | 'unpin',
+    pfn: number,
+    refcountAfter: number,
+    flags = op === 'pin' ? 1 << 19 : 2,
+    refs = 1,
+  ): this {
+    return this.push('gup', {
+      op,
+      pfn,
+      order: 0,
+      refs,
+      flags,
+      result: 0,
+      refcount: refcountAfter,
+      pincount: 0,
+    });
   }
 
   /** A whole healthy lifecycle of one 4 KiB page: fault, map, unmap, (free), truncate. */
   healthyPage(pfn: number): this {
-    this.push('dax_fault', { dev: DEV, ino: INO, pgoff: pfn - PMEM_PFN, pmd: false, write: true, result: 0x100 });
+    this.push('dax_fault', {
+      dev: DEV,
+      ino: INO,
+      pgoff: pfn - PMEM_PFN,
+      pmd: false,
+      write: true,
+      result: 0x100,
+    });
     this.insert(pfn);
     if (this.model === 'new') {
       this.map(pfn, 1, 1);
@@ -118,8 +159,12 @@ export class Stream {
 
   header(release = this.model === 'new' ? '7.3.4+deb13-amd64' : '6.12.117+deb13-amd64'): string {
     return (
-      JSON.stringify({ daxmon: 'events', schema: 1, created: '2026-11-25T00:00:00.000Z', kernel: { release, model: this.model } }) +
-      '\n'
+      JSON.stringify({
+        daxmon: 'events',
+        schema: 1,
+        created: '2026-11-25T00:00:00.000Z',
+        kernel: { release, model: this.model },
+      }) + '\n'
     );
   }
 

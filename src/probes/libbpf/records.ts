@@ -339,7 +339,8 @@ export class LibbpfDecoder implements StreamDecoder {
         }
         const sleepsLo = buf.readUInt32LE(off + OFF.d);
         const sleepsHi = buf.readUInt32LE(off + OFF.d + 4);
-        const sleeps = sleepsLo === 0xffffffff && sleepsHi === 0xffffffff ? null : sleepsHi * TWO32 + sleepsLo;
+        const sleeps =
+          sleepsLo === 0xffffffff && sleepsHi === 0xffffffff ? null : sleepsHi * TWO32 + sleepsLo;
         return { ...common, type: 'layout_break_end', sleeps, result: ret };
       }
       case REC.REFCOUNT_SAMPLE: {
@@ -379,7 +380,14 @@ export class LibbpfDecoder implements StreamDecoder {
         return;
       case 'lost':
         if (meta.count > 0) {
-          emit({ type: 'events_lost', t: now, pid: 0, comm: 'daxmon-loader', backend: 'libbpf', count: meta.count });
+          emit({
+            type: 'events_lost',
+            t: now,
+            pid: 0,
+            comm: 'daxmon-loader',
+            backend: 'libbpf',
+            count: meta.count,
+          });
         }
         return;
       case 'attach':

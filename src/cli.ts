@@ -1,0 +1,383 @@
+#!/usr/bin/env node
+/**
+ * daxmon's command line: `daxmon run | record | replay | doctor | lab | version`.
+ * Each command parses its own flags strictly (an unknown flag is an error with the command's help
+ * hint); user mistakes print `daxmon: CODE: message` and exit 2, without a stack trace.
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import type { CheckConfig } from './checks/types.js';
+import { DaxmonError, isDaxmonError } from './errors.js';
+import type { RefcountModel } from './events/types.js';
+import { BACKEND_CHOICES, type BackendChoice } from './probes/select.js';
+import type { FsyncPolicy, Journal } from './violations/journal.js';
+
+const VERSION = readVersion();
+
+const COMMON_CHECK_HELP = `
+Check thresholds:
+  --idle-mismatch-seconds N      V6: how long an unmapped, unpinned folio may sit off its idle
+                                 refcount before it is a leaked reference (default 30)
+  --busy-wait-warn-seconds N     V8: a busy-page wait older than this is a warning (default 10)
+  --busy-wait-stuck-seconds N    V8: ... and a violation (default min(60, hung_task_timeout_secs/2))
+  --teardown-release-warn-seconds N
+                                 V5: pgmap ref still held this long after teardown began is a
+                                 slow-release warning (default 10)`;
+
+const HELP: Record<string, string> = {
+  main: `daxmon ${VERSION} — live monitor of ZONE_DEVICE / FS DAX folio refcounting
+
+Usage: daxmon <command> [options]
+
+Commands:
+  run       attach probes, check the refcount model live, serve /metrics and the API
+  record    like run, and write the live event stream to a file (--out)
+  replay    feed a recorded stream through the same pipeline and print what it finds
+  doctor    report what this kernel offers: refcount model, BTF, probe types, pmem
+  lab       boot a DAX-capable VM (qemu, memmap= pmem) running daxmon and a workload
+  version   print the version
+
+Run "daxmon <command> --help" for a command's options.
+Docs: README.md, docs/ (events, metrics, API, checks, errors).`,
+  run: `Usage: daxmon run [options]
+
+Attach probes to the running kernel, track pgmaps and DAX folios, check them against the kernel's
+refcount model, and serve Prometheus metrics and a JSON API. Needs root (or CAP_BPF + CAP_PERFMON)
+for the probes; without them it still serves, reporting every probe as unavailable.
+
+Options:
+  --listen HOST:PORT     where to serve HTTP (default 127.0.0.1:9464)
+  --backend NAME         auto | libbpf | bpftrace | none (default auto: libbpf where it loads)
+  --strict               fail instead of degrading when a probe or backend cannot attach
+  --model old|new        override the detected refcount model (old: ≤6.14, new: ≥6.15)
+  --journal-dir DIR      violation journal (default /var/lib/daxmon as root,
+                         else ~/.local/state/daxmon)
+  --no-journal           keep violations in memory only
+  --fsync POLICY         always | interval | never (default always)
+  --record FILE          also write the live event stream to FILE (NDJSON; replay it later)
+  --api-token-file FILE  bearer token that unlocks raw kernel addresses in the API
+  --max-folios N         track at most N folios (default 33554432)
+  --duration SECONDS     stop by itself after this long
+  --log-level LEVEL      fatal | error | warn | info | debug | trace (default info)
+${COMMON_CHECK_HELP}
+
+Endpoints: /metrics /healthz /readyz /api/state /api/pgmaps /api/violations /api/checks`,
+  record: `Usage: daxmon record --out FILE [run options]
+
+Run the probes and write the live event stream to FILE as NDJSON (a header line, then one event
+per line). "daxmon replay FILE" reproduces the live run's state and violations. Serves HTTP only
+with --listen. Stop with Ctrl-C or --duration.
+
+Options: --out FILE (required, "-" is not allowed: stdout is not a file), and every "daxmon run"
+option (see daxmon run --help).`,
+  replay: `Usage: daxmon replay [options] FILE
+
+Feed a recorded stream (from "daxmon record", or written by hand; "-" reads stdin) through exactly
+the live pipeline and print a summary: events, pgmaps, folios, violations by kind.
+
+Options:
+  --json                 print the summary as JSON
+  --strict               stop at the first malformed line
+  --fail-on-violation    exit 1 if any violation fired
+  --model old|new        override (or supply, for a headerless stream) the refcount model
+  --journal-dir DIR      also append the violations to a journal in DIR
+${COMMON_CHECK_HELP}
+
+Exit status: 0 done; 1 violations with --fail-on-violation; 2 unusable input or usage error;
+3 malformed lines (each is reported with its line number; the rest was still processed unless
+--strict).`,
+  doctor: `Usage: daxmon doctor [--json] [--model old|new]
+
+Report the kernel release, the refcount model and the evidence for it, BTF, which BPF program
+types load here, bpftrace/clang/libbpf versions, and the pmem/dax devices with their modes.`,
+  lab: `Usage: daxmon lab [options]
+
+Boot the new-model Debian kernel under qemu with memmap= pmem, run daxmon and a looping DAX
+workload inside, forward daxmon's HTTP port to this host and print the URLs. Ctrl-C stops it.
+This is the way to see daxmon work on a machine without pmem. See docs/vm-lab.md.`,
+};
+
+type Values = Record<string, string | boolean | undefined>;
+
+const CHECK_OPTIONS = {
+  'idle-mismatch-seconds': { type: 'string' },
+  'busy-wait-warn-seconds': { type: 'string' },
+  'busy-wait-stuck-seconds': { type: 'string' },
+  'teardown-release-warn-seconds': { type: 'string' },
+} as const;
+
+const RUN_OPTIONS = {
+  listen: { type: 'string' },
+  backend: { type: 'string' },
+  strict: { type: 'boolean' },
+  model: { type: 'string' },
+  'journal-dir': { type: 'string' },
+  'no-journal': { type: 'boolean' },
+  fsync: { type: 'string' },
+  record: { type: 'string' },
+  'api-token-file': { type: 'string' },
+  'max-folios': { type: 'string' },
+  duration: { type: 'string' },
+  'log-level': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+  ...CHECK_OPTIONS,
+} as const;
+
+function parse(
+  cmd: string,
+  argv: string[],
+  options: ParseArgsConfig['options'],
+  allowPositionals = false,
+): { values: Values; positionals: string[] } {
+  try {
+    const r = parseArgs({ args: argv, options, allowPositionals, strict: true });
+    return { values: r.values as Values, positionals: r.positionals };
+  } catch (err) {
+    throw new DaxmonError(
+      'DAXMON_E_USAGE',
+      `${(err as Error).message}\nRun "daxmon ${cmd} --help" for usage.`,
+    );
+  }
+}
+
+function num(v: Values, name: string, min: number): number | undefined {
+  const raw = v[name];
+  if (raw === undefined) return undefined;
+  const n = Number(raw);
+  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < min) {
+    throw new DaxmonError('DAXMON_E_USAGE', `--${name} must be a number >= ${min}, got "${String(raw)}"`);
+  }
+  return n;
+}
+
+function oneOf<T extends string>(v: Values, name: string, allowed: readonly T[]): T | undefined {
+  const raw = v[name];
+  if (raw === undefined) return undefined;
+  if (typeof raw !== 'string' || !allowed.includes(raw as T)) {
+    throw new DaxmonError(
+      'DAXMON_E_USAGE',
+      `--${name} must be one of ${allowed.join(', ')}, got "${String(raw)}"`,
+    );
+  }
+  return raw as T;
+}
+
+function checkConfig(v: Values, live: boolean): Partial<CheckConfig> {
+  const c: Partial<CheckConfig> = {};
+  const set = (k: keyof CheckConfig, flag: string) => {
+    const n = num(v, flag, 0);
+    if (n !== undefined) c[k] = n;
+  };
+  set('idleMismatchSeconds', 'idle-mismatch-seconds');
+  set('busyWaitWarnSeconds', 'busy-wait-warn-seconds');
+  set('busyWaitStuckSeconds', 'busy-wait-stuck-seconds');
+  set('teardownReleaseWarnSeconds', 'teardown-release-warn-seconds');
+  if (live && c.busyWaitStuckSeconds === undefined) {
+    // kernel-model.md V8: violate at min(60 s, hung_task_timeout_secs / 2).
+    try {
+      const h = Number(fs.readFileSync('/proc/sys/kernel/hung_task_timeout_secs', 'utf8'));
+      if (Number.isFinite(h) && h > 0) c.busyWaitStuckSeconds = Math.min(60, h / 2);
+    } catch {
+      // no hung-task detector: keep the default
+    }
+  }
+  if (
+    c.busyWaitWarnSeconds !== undefined &&
+    c.busyWaitStuckSeconds !== undefined &&
+    c.busyWaitStuckSeconds < c.busyWaitWarnSeconds
+  ) {
+    throw new DaxmonError(
+      'DAXMON_E_USAGE',
+      '--busy-wait-stuck-seconds must not be below --busy-wait-warn-seconds',
+    );
+  }
+  return c;
+}
+
+function parseListen(s: string): { host: string; port: number } {
+  const m = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(s);
+  const port = m ? Number(m[2]) : NaN;
+  if (!m || port > 65535) {
+    throw new DaxmonError('DAXMON_E_USAGE', `--listen must be HOST:PORT (e.g. 127.0.0.1:9464), got "${s}"`);
+  }
+  return { host: m[1]!.replace(/^\[|\]$/g, ''), port };
+}
+
+function defaultJournalDir(): string {
+  if (process.getuid?.() === 0) return '/var/lib/daxmon';
+  const base = process.env.XDG_STATE_HOME ?? path.join(os.homedir(), '.local', 'state');
+  return path.join(base, 'daxmon');
+}
+
+async function cmdRun(argv: string[], record: boolean): Promise<number> {
+  const { values: v } = parse(record ? 'record' : 'run', argv, {
+    ...RUN_OPTIONS,
+    ...(record ? { out: { type: 'string' } } : {}),
+  });
+  if (v.help) return help(record ? 'record' : 'run');
+  const out = record ? (v.out as string | undefined) : (v.record as string | undefined);
+  if (record && (!out || out === '-')) {
+    throw new DaxmonError('DAXMON_E_USAGE', 'daxmon record needs --out FILE (a file path)');
+  }
+  if (v['no-journal'] && v['journal-dir']) {
+    throw new DaxmonError('DAXMON_E_USAGE', '--no-journal and --journal-dir exclude each other');
+  }
+  const level =
+    oneOf(v, 'log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) ?? 'info';
+  const { runDaemon } = await import('./daemon.js');
+  return runDaemon({
+    listen: v.listen ? parseListen(v.listen as string) : record ? null : { host: '127.0.0.1', port: 9464 },
+    backend: oneOf(v, 'backend', BACKEND_CHOICES) ?? ('auto' as BackendChoice),
+    strict: Boolean(v.strict),
+    model: oneOf(v, 'model', ['old', 'new'] as const),
+    journalDir: v['no-journal'] ? null : ((v['journal-dir'] as string | undefined) ?? defaultJournalDir()),
+    fsync: oneOf(v, 'fsync', ['always', 'interval', 'never'] as const) ?? ('always' as FsyncPolicy),
+    logLevel: level,
+    recordPath: out,
+    apiTokenFile: v['api-token-file'] as string | undefined,
+    checkConfig: checkConfig(v, true),
+    maxFolios: num(v, 'max-folios', 1),
+    durationSeconds: num(v, 'duration', 0),
+  });
+}
+
+async function cmdReplay(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(
+    'replay',
+    argv,
+    {
+      json: { type: 'boolean' },
+      strict: { type: 'boolean' },
+      'fail-on-violation': { type: 'boolean' },
+      model: { type: 'string' },
+      'journal-dir': { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+      ...CHECK_OPTIONS,
+    },
+    true,
+  );
+  if (v.help) return help('replay');
+  if (positionals.length !== 1) {
+    throw new DaxmonError(
+      'DAXMON_E_USAGE',
+      `daxmon replay takes one FILE (got ${positionals.length}); "-" reads stdin`,
+    );
+  }
+  const file = positionals[0]!;
+  const { replay, summarize, formatSummary } = await import('./replay.js');
+  let journal: Journal | null = null;
+  let firstId: number | undefined;
+  if (v['journal-dir']) {
+    const { Journal, nextIdAfter } = await import('./violations/journal.js');
+    journal = new Journal({ dir: v['journal-dir'] as string });
+    firstId = nextIdAfter(journal.open().violations);
+  }
+  const r = await replay(file, {
+    model: oneOf(v, 'model', ['old', 'new'] as const) as RefcountModel | undefined,
+    strict: Boolean(v.strict),
+    checkConfig: checkConfig(v, false),
+    ...(journal ? { sink: { violation: (x, u) => journal!.write(x, u) } } : {}),
+    ...(firstId !== undefined ? { firstViolationId: firstId } : {}),
+  });
+  journal?.close();
+  const s = summarize(file, r);
+  if (v.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
+  else process.stdout.write(formatSummary(s));
+  for (const e of r.errors.slice(0, 20))
+    process.stderr.write(`daxmon replay: ${file}:${e.line}: ${e.message}\n`);
+  if (r.errors.length > 20) process.stderr.write(`daxmon replay: … ${r.errors.length - 20} more bad lines\n`);
+  if (r.fatal && (r.events === 0 || r.header === null) && !v.strict) {
+    process.stderr.write(`daxmon replay: ${r.fatal}\n`);
+    return 2;
+  }
+  if (r.fatal && !r.errors.length) return 2;
+  if (r.errors.length > 0) return 3;
+  if (v['fail-on-violation'] && r.violations.length > 0) return 1;
+  return 0;
+}
+
+async function cmdDoctor(argv: string[]): Promise<number> {
+  const { values: v } = parse('doctor', argv, {
+    json: { type: 'boolean' },
+    model: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) return help('doctor');
+  const { runDoctor } = await import('./commands/doctor.js');
+  const model = oneOf(v, 'model', ['old', 'new'] as const);
+  return runDoctor({ json: Boolean(v.json), ...(model ? { model } : {}), out: process.stdout });
+}
+
+async function cmdLab(argv: string[]): Promise<number> {
+  if (argv.includes('--help') || argv.includes('-h')) return help('lab');
+  const { runLabCli } = await import('./commands/lab.js');
+  return runLabCli(argv);
+}
+
+function help(topic: string): number {
+  process.stdout.write((HELP[topic] ?? HELP.main!) + '\n');
+  return 0;
+}
+
+function readVersion(): string {
+  try {
+    const pkg = JSON.parse(fs.readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
+      version: string;
+    };
+    return pkg.version;
+  } catch {
+    return 'unknown';
+  }
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return help(rest[0] ?? 'main');
+    case 'version':
+    case '--version':
+    case '-V':
+      process.stdout.write(`daxmon ${VERSION}\n`);
+      return 0;
+    case 'run':
+      return cmdRun(rest, false);
+    case 'record':
+      return cmdRun(rest, true);
+    case 'replay':
+      return cmdReplay(rest);
+    case 'doctor':
+      return cmdDoctor(rest);
+    case 'lab':
+      return cmdLab(rest);
+    default:
+      throw new DaxmonError('DAXMON_E_USAGE', `unknown command "${cmd}"; run "daxmon --help" for the list`);
+  }
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined &&
+  fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname);
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => {
+      process.exitCode = code;
+    },
+    (err: unknown) => {
+      if (isDaxmonError(err)) {
+        process.stderr.write(`daxmon: ${err.code}: ${err.message}\n`);
+        process.exitCode = err.exitCode;
+      } else {
+        process.stderr.write(
+          `daxmon: internal error (a bug; please report it):\n${(err as Error).stack ?? String(err)}\n`,
+        );
+        process.exitCode = 70;
+      }
+    },
+  );
+}

@@ -1,0 +1,225 @@
+/**
+ * daxmon's HTTP side (fastify): /metrics, health and readiness, and a read-only JSON API over the
+ * state and the violations. Every handler is bounded (pagination limits, no per-folio walks), so a
+ * scrape or API call costs the event loop little and a slow client only fills its own socket
+ * buffer; intake never waits for HTTP. Raw kernel addresses (pgmap keys) are shown only to a
+ * client presenting the API token; everything else shows pfns and public ids.
+ */
+import crypto from 'node:crypto';
+import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { CheckEngine } from '../checks/engine.js';
+import { VIOLATION_KINDS } from '../checks/types.js';
+import { EVENT_TYPES } from '../events/types.js';
+import type { DaxmonMetrics } from '../metrics/registry.js';
+import { FOLIO_STATES } from '../state/folio-store.js';
+import { formatDev } from '../state/inodes.js';
+import type { Pgmap } from '../state/pgmaps.js';
+import type { DaxState } from '../state/state.js';
+import type { ViolationStore } from '../violations/store.js';
+import { statusPage } from './status-page.js';
+
+export interface Readiness {
+  ready: boolean;
+  reason: string;
+}
+
+export interface ServerDeps {
+  state: DaxState;
+  engine: CheckEngine;
+  metrics: DaxmonMetrics;
+  violations: ViolationStore;
+  kernel: { release: string; model: string; evidence: string[] };
+  readiness: () => Readiness;
+  backends: () => unknown[];
+  /** Stream clock now (ns). */
+  now: () => number;
+  /** Bearer token that unlocks raw kernel addresses; undefined = never shown. */
+  apiToken?: string | undefined;
+  startedAt?: Date;
+  logger?: boolean | object;
+}
+
+const MAX_LIMIT = 1000;
+
+export function buildServer(d: ServerDeps): FastifyInstance {
+  const app = Fastify({
+    logger: d.logger ?? false,
+    // A misbehaving client must not hold sockets forever.
+    connectionTimeout: 30_000,
+    requestTimeout: 30_000,
+    keepAliveTimeout: 5_000,
+    bodyLimit: 16 * 1024,
+  });
+  const started = d.startedAt ?? new Date();
+
+  const authed = (req: FastifyRequest): boolean => {
+    if (!d.apiToken) return false;
+    const h = req.headers.authorization ?? '';
+    const m = /^Bearer (.+)$/.exec(h);
+    if (!m) return false;
+    const a = Buffer.from(m[1]!);
+    const b = Buffer.from(d.apiToken);
+    return a.length === b.length && crypto.timingSafeEqual(a, b);
+  };
+
+  app.get('/metrics', async (_req, reply) => {
+    const { contentType, body } = await d.metrics.render();
+    return reply.type(contentType).send(body);
+  });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+
+  app.get('/readyz', async (_req, reply) => {
+    const r = d.readiness();
+    return reply.code(r.ready ? 200 : 503).send(r);
+  });
+
+  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage()));
+
+  app.get('/api/state', async (req) => {
+    const s = d.state;
+    const byType: Record<string, number> = {};
+    EVENT_TYPES.forEach((t, i) => {
+      if (s.eventsByType[i]! > 0) byType[t] = s.eventsByType[i]!;
+    });
+    const now = d.now();
+    return {
+      kernel: d.kernel,
+      startedAt: started.toISOString(),
+      uptimeSeconds: (Date.now() - started.getTime()) / 1000,
+      events: { total: s.eventsTotal, byType, lost: Object.fromEntries(s.lostByBackend) },
+      backends: d.backends(),
+      probes: [...s.probes.values()],
+      pgmaps: s.pgmaps.all.map((p) => pgmapJson(p, authed(req))),
+      folios: {
+        tracked: s.folios.size,
+        bytes: s.folios.bytes + s.history.bytes,
+        outsidePgmap: s.outsidePgmap,
+        evicted: s.evicted,
+        untracked: s.untracked,
+        unassigned: s.unassigned.tracked,
+      },
+      waits: [...s.waits.values()].map((w) => ({
+        pid: w.pid,
+        comm: w.comm,
+        tid: w.tid,
+        fn: w.fn,
+        dev: formatDev(w.dev),
+        ino: w.ino,
+        ageSeconds: Math.max(0, (now - w.beginT) / 1e9),
+        busyPages: w.busyCount,
+        busyPfns: w.busyPfns,
+        uninterruptible: w.uninterruptible,
+        uncertain: w.uncertain,
+      })),
+      gupLongtermRefused: s.gupLongtermRefused,
+      violations: { stored: d.violations.size },
+    };
+  });
+
+  app.get('/api/pgmaps', async (req) => d.state.pgmaps.all.map((p) => pgmapJson(p, authed(req))));
+
+  app.get<{ Params: { id: string } }>('/api/pgmaps/:id', async (req, reply) => {
+    const p = d.state.pgmaps.byId(req.params.id);
+    if (!p) return reply.code(404).send(notFound(`no pgmap ${req.params.id}; see /api/pgmaps`));
+    return pgmapJson(p, authed(req));
+  });
+
+  app.get<{
+    Querystring: {
+      kind?: string;
+      severity?: 'warning' | 'error';
+      pgmap?: string;
+      since?: string;
+      until?: string;
+      before?: string;
+      limit?: number;
+    };
+  }>(
+    '/api/violations',
+    {
+      schema: {
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            kind: { type: 'string', enum: [...VIOLATION_KINDS] },
+            severity: { type: 'string', enum: ['warning', 'error'] },
+            pgmap: { type: 'string', pattern: '^pm[0-9]+$' },
+            since: { type: 'string', format: 'date-time' },
+            until: { type: 'string', format: 'date-time' },
+            before: { type: 'string', pattern: '^v[0-9]+$' },
+            limit: { type: 'integer', minimum: 1, maximum: MAX_LIMIT, default: 100 },
+          },
+        },
+      },
+    },
+    async (req) => {
+      const q = req.query;
+      return d.violations.query({
+        kind: q.kind as (typeof VIOLATION_KINDS)[number] | undefined,
+        severity: q.severity,
+        pgmap: q.pgmap,
+        since: q.since ? new Date(q.since).toISOString() : undefined,
+        until: q.until ? new Date(q.until).toISOString() : undefined,
+        before: q.before,
+        limit: q.limit ?? 100,
+      });
+    },
+  );
+
+  app.get<{ Params: { id: string } }>('/api/violations/:id', async (req, reply) => {
+    const v = d.violations.get(req.params.id);
+    if (!v)
+      return reply
+        .code(404)
+        .send(
+          notFound(`no violation ${req.params.id} (it may be older than the API keeps; see the journal)`),
+        );
+    return v;
+  });
+
+  app.get('/api/checks', async () => d.engine.activity());
+
+  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
+    if (err.validation) {
+      return reply.code(400).send({ error: 'bad_request', code: 'DAXMON_E_API_QUERY', message: err.message });
+    }
+    return reply
+      .code(err.statusCode ?? 500)
+      .send({
+        error: 'internal',
+        code: 'DAXMON_E_API_INTERNAL',
+        message: 'internal error; see the daemon log',
+      });
+  });
+  app.setNotFoundHandler((req, reply) =>
+    reply.code(404).send(notFound(`no route ${req.method} ${req.url}; see / for the list`)),
+  );
+  return app;
+}
+
+function notFound(message: string) {
+  return { error: 'not_found', code: 'DAXMON_E_API_NOT_FOUND', message };
+}
+
+function pgmapJson(p: Pgmap, raw: boolean) {
+  const folios: Record<string, number> = {};
+  FOLIO_STATES.forEach((s, i) => (folios[s] = p.stateCounts[i]!));
+  return {
+    id: p.id,
+    type: p.type,
+    device: p.device,
+    phase: p.phase,
+    source: p.source,
+    ranges: p.ranges,
+    pages: p.ranges.reduce((a, r) => a + r.nrPages, 0),
+    vmemmapShift: p.vmemmapShift,
+    hasPageFree: p.hasPageFree,
+    altmap: p.altmap,
+    tracked: p.tracked,
+    uncertain: p.uncertain,
+    folios,
+    ...(raw ? { kernelKey: p.key } : {}),
+  };
+}
