@@ -23,7 +23,9 @@ export async function buildDaxwl(cacheDir: string): Promise<string> {
   await mkdir(dir, { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   try {
-    await execa('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', tmp, DAXWL_SOURCE], { all: true });
+    await execa('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', tmp, DAXWL_SOURCE], {
+      all: true,
+    });
   } catch (err) {
     throw new VmError(
       'DAXMON_E_VM_BUILD',

@@ -51,7 +51,8 @@ export function compareToTruth(
     const mismatches: string[] = [];
     for (const [counter, e] of Object.entries(expected)) {
       if (unavailable.includes(counter)) {
-        if (!(typeof e === 'number' && e === 0)) mismatches.push(`${step}: ${counter} expected ${show(e)} but this kernel has no hook for it`);
+        if (!(typeof e === 'number' && e === 0))
+          mismatches.push(`${step}: ${counter} expected ${show(e)} but this kernel has no hook for it`);
         continue;
       }
       const n = observed[counter] ?? 0;
@@ -61,7 +62,8 @@ export function compareToTruth(
     all.push(...mismatches);
   }
   for (const [k, v] of Object.entries(truth.facts ?? {})) {
-    if (facts[k] !== v) all.push(`fact ${k}: expected ${JSON.stringify(v)}, workload reported ${JSON.stringify(facts[k])}`);
+    if (facts[k] !== v)
+      all.push(`fact ${k}: expected ${JSON.stringify(v)}, workload reported ${JSON.stringify(facts[k])}`);
   }
   return { ok: all.length === 0, steps: out, mismatches: all };
 }

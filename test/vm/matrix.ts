@@ -1,7 +1,14 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { DaxFs, GuestRun, Logger, PmemKind } from '../../src/vmlab/index.js';
-import { KERNEL_SERIES, VmError, defaultCacheDir, ensureKernel, findSeries, runGuest } from '../../src/vmlab/index.js';
+import {
+  KERNEL_SERIES,
+  VmError,
+  defaultCacheDir,
+  ensureKernel,
+  findSeries,
+  runGuest,
+} from '../../src/vmlab/index.js';
 import { buildDaxwl } from './build.js';
 import { bpftraceObserver } from './observer-bpftrace.js';
 import type { BootResult } from './runner.js';
@@ -42,24 +49,41 @@ export function matrixFromEnv(env: NodeJS.ProcessEnv = process.env): MatrixCase[
   for (const k of kernels) findSeries(k);
   const fss = (list(env.DAXMON_VM_FS) ?? ALL_FS) as DaxFs[];
   for (const f of fss) {
-    if (!ALL_FS.includes(f)) throw new VmError('DAXMON_E_VM_CONFIG', `DAXMON_VM_FS: unknown filesystem ${f}; use ext4,xfs`);
+    if (!ALL_FS.includes(f))
+      throw new VmError('DAXMON_E_VM_CONFIG', `DAXMON_VM_FS: unknown filesystem ${f}; use ext4,xfs`);
   }
   const pmems = (list(env.DAXMON_VM_PMEM) ?? ALL_PMEM) as PmemKind[];
   for (const p of pmems) {
     if (!ALL_PMEM.includes(p)) {
-      throw new VmError('DAXMON_E_VM_CONFIG', `DAXMON_VM_PMEM: unknown pmem setup ${p}; use ${ALL_PMEM.join(',')}`);
+      throw new VmError(
+        'DAXMON_E_VM_CONFIG',
+        `DAXMON_VM_PMEM: unknown pmem setup ${p}; use ${ALL_PMEM.join(',')}`,
+      );
     }
   }
   const cases: MatrixCase[] = [];
   for (const series of kernels) {
     if (pmems.includes('memmap')) {
-      for (const fs of fss) cases.push({ label: `${series}/memmap/${fs}`, series, pmem: 'memmap', fs, needs: 'fs' });
+      for (const fs of fss)
+        cases.push({ label: `${series}/memmap/${fs}`, series, pmem: 'memmap', fs, needs: 'fs' });
     }
     if (pmems.includes('nvdimm-fsdax') && series === '7' && fss.includes('xfs')) {
-      cases.push({ label: `${series}/nvdimm-fsdax/xfs`, series, pmem: 'nvdimm-fsdax', fs: 'xfs', needs: 'fs' });
+      cases.push({
+        label: `${series}/nvdimm-fsdax/xfs`,
+        series,
+        pmem: 'nvdimm-fsdax',
+        fs: 'xfs',
+        needs: 'fs',
+      });
     }
     if (pmems.includes('nvdimm-devdax')) {
-      cases.push({ label: `${series}/nvdimm-devdax`, series, pmem: 'nvdimm-devdax', fs: undefined, needs: 'devdax' });
+      cases.push({
+        label: `${series}/nvdimm-devdax`,
+        series,
+        pmem: 'nvdimm-devdax',
+        fs: undefined,
+        needs: 'devdax',
+      });
     }
   }
   return cases;
@@ -95,12 +119,20 @@ export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise
     cacheDir,
     label: c.label.replace(/\//g, '-'),
     log: opts.log,
-    onConsoleLine: process.env.DAXMON_VM_CONSOLE === '1' ? (l) => process.stderr.write(`[${c.label}] ${l}\n`) : undefined,
+    onConsoleLine:
+      process.env.DAXMON_VM_CONSOLE === '1' ? (l) => process.stderr.write(`[${c.label}] ${l}\n`) : undefined,
   });
   const obs = await observer.collect(guest.resultsDir);
   const scenarios = [];
   for (const p of plan) scenarios.push(await collectScenario(p, guest.resultsDir, ctx, obs));
-  return { guest, ctx, observer: observer.name, observerOutput: obs, idleCounts: obs.counts.get(0) ?? {}, scenarios };
+  return {
+    guest,
+    ctx,
+    observer: observer.name,
+    observerOutput: obs,
+    idleCounts: obs.counts.get(0) ?? {},
+    scenarios,
+  };
 }
 
 export function resultsReportPath(cacheDir: string = defaultCacheDir()): string {

@@ -45,16 +45,26 @@ export const BPFTRACE_PROBES: readonly ProbeSpec[] = [
   { counter: 'insert_mixed', kind: 'kprobe', targets: ['vmf_insert_mixed'] },
   { counter: 'insert_pfn_pmd', kind: 'kprobe', targets: ['vmf_insert_pfn_pmd', 'vmf_insert_pfn_pmd_prot'] },
   { counter: 'insert_pfn', kind: 'kprobe', targets: ['vmf_insert_pfn'] },
-  { counter: 'free_zone_device', kind: 'kprobe', targets: ['free_zone_device_folio', 'free_zone_device_page'] },
+  {
+    counter: 'free_zone_device',
+    kind: 'kprobe',
+    targets: ['free_zone_device_folio', 'free_zone_device_page'],
+  },
   {
     counter: 'put_devmap_managed',
     kind: 'kprobe',
     targets: ['__put_devmap_managed_folio_refs', '__put_devmap_managed_page_refs'],
   },
   { counter: 'busy_scan', kind: 'kprobe', targets: ['dax_layout_busy_page_range'] },
-  { counter: 'busy_found', kind: 'kretprobe', targets: ['dax_layout_busy_page_range'], filter: 'retval != 0' },
+  {
+    counter: 'busy_found',
+    kind: 'kretprobe',
+    targets: ['dax_layout_busy_page_range'],
+    filter: 'retval != 0',
+  },
   { counter: 'break_layout', kind: 'kprobe', targets: ['dax_break_layout'] },
-  { counter: 'fs_break_layouts', kind: 'kprobe', targets: ['xfs_break_dax_layouts', 'ext4_break_layouts'] },
+  { counter: 'xfs_break_layouts', kind: 'kprobe', targets: ['xfs_break_dax_layouts'] },
+  { counter: 'ext4_break_layouts', kind: 'kprobe', targets: ['ext4_break_layouts'] },
   { counter: 'gup_grab', kind: 'kprobe', targets: ['try_grab_folio'] },
   { counter: 'memremap_pages', kind: 'kprobe', targets: ['memremap_pages'], anyTask: true },
   { counter: 'memunmap_pages', kind: 'kprobe', targets: ['memunmap_pages'], anyTask: true },
@@ -71,7 +81,11 @@ const DUMPED = 'DAXMON_OBSERVER_DUMPED';
  * the first of its candidates that /proc/kallsyms or tracefs has (names drift between 6.1, 6.12 and
  * 7.x, and static functions may be inlined away), and the choice is recorded for the report.
  */
-export function renderProbeSelection(probes: readonly ProbeSpec[], scriptPath: string, mapPath: string): string {
+export function renderProbeSelection(
+  probes: readonly ProbeSpec[],
+  scriptPath: string,
+  mapPath: string,
+): string {
   const lines: string[] = [
     `: > ${scriptPath}; : > ${mapPath}`,
     `obs_ksym() { grep -qE "^[0-9a-f]+ [tT] $1([[:space:]]|\\$)" /proc/kallsyms; }`,

@@ -18,7 +18,11 @@ export function planScenarios(list: readonly Scenario[]): PlannedScenario[] {
 }
 
 /** The guest job: start the observer, run each scenario in turn, stop the observer. */
-export function renderScenarioJob(plan: readonly PlannedScenario[], observer: Observer, daxwl: string): string {
+export function renderScenarioJob(
+  plan: readonly PlannedScenario[],
+  observer: Observer,
+  daxwl: string,
+): string {
   const parts: string[] = [
     'mkdir -p "$DAXMON_RESULTS/scenarios" /tmp/daxmon/scenarios',
     'dmesg -c > "$DAXMON_RESULTS/dmesg-setup.txt" 2>&1',
@@ -102,7 +106,8 @@ export async function collectScenario(
   base.exitCode = rc;
   base.durationMs = ms;
   if (rcText === '') base.problems.push('the scenario never finished (no .rc file)');
-  else if (rc !== 0) base.problems.push(`daxwl exited with ${rc}: ${(await file('err')).trim().slice(0, 400)}`);
+  else if (rc !== 0)
+    base.problems.push(`daxwl exited with ${rc}: ${(await file('err')).trim().slice(0, 400)}`);
   const m = /DAXWL_RESULT (\{.*\})/.exec(await file('out'));
   if (m?.[1]) {
     try {
@@ -121,7 +126,9 @@ export async function collectScenario(
   base.comparison = compareToTruth(truth, s.steps, p.base, obs.counts, obs.unavailable, base.facts);
   const expectedWarnings = truth.kernelWarnings ?? 0;
   if (base.kernelWarnings.length !== expectedWarnings) {
-    base.problems.push(`expected ${expectedWarnings} kernel WARNING(s), dmesg has ${base.kernelWarnings.length}`);
+    base.problems.push(
+      `expected ${expectedWarnings} kernel WARNING(s), dmesg has ${base.kernelWarnings.length}`,
+    );
   }
   base.status = base.problems.length === 0 && base.comparison.ok ? 'passed' : 'failed';
   return base;

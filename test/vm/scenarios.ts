@@ -80,13 +80,18 @@ export const SCENARIOS: readonly Scenario[] = [
     needs: 'fs',
     args: 'hole-punch "$DAX_MNT/hole-punch"',
     steps: ['write-faults', 'punch', 'read-hole', 'munmap'],
-    truth: ({ model }) => ({
+    truth: ({ model, series, fs }) => ({
       steps: {
         'write-faults': only({ pte_fault: 384, ...pteInserts(model, 384, true) }),
         // Both filesystems break layouts for the whole file before a punch (ext4_break_layouts,
         // xfs_break_dax_layouts → dax_layout_busy_page_range(0, LLONG_MAX)), which unmaps every
         // page, not only the punched ones: the new model frees all 384.
-        punch: only(frees(model, 384)),
+        punch: only({
+          ...frees(model, 384),
+          // 6.1's ext4_punch_hole still writes back the range before punching (a DAX writeback of
+          // the 128 dirty entries); seen on 6.1 only, not on 6.12 or 7.x, and not on xfs.
+          writeback_one: series === '6.1' && fs === 'ext4' ? 128 : 0,
+        }),
         // A read fault on a hole maps the shared zero page (dax_load_hole): through
         // vmf_insert_page_mkwrite in the new model, vmf_insert_mixed in the old. It is not a pmem
         // page, so nothing is freed when it is unmapped.
@@ -141,14 +146,16 @@ export const SCENARIOS: readonly Scenario[] = [
     args: 'odirect "$DAX_MNT/odirect" /dev/nullb0',
     precondition: { test: '[ -b /dev/nullb0 ]', reason: 'no /dev/nullb0 (null_blk not loaded)' },
     steps: ['write-faults', 'dio-write', 'dio-read', 'munmap'],
-    truth: ({ model }) => ({
+    truth: ({ model, series }) => ({
       steps: {
         'write-faults': only({ pte_fault: 64, ...pteInserts(model, 64, true) }),
-        // The block layer pins each page (FOLL_PIN) for the I/O and unpins it after. Old: every
-        // unpin goes through __put_devmap_managed_*_refs. New: the pin and unpin are inline atomics,
-        // and the mapping keeps each folio alive, so nothing is freed.
-        'dio-write': only({ put_devmap_managed: model === 'old' ? 64 : 0 }),
-        'dio-read': only({ put_devmap_managed: model === 'old' ? 64 : 0 }),
+        // The block layer takes a reference on each page for the I/O and drops it after. 6.12: every
+        // drop goes through __put_devmap_managed_folio_refs (gup_put_folio checks the devmap key).
+        // 6.1: the pages are grabbed (64 try_grab_folio per I/O) but released without
+        // __put_devmap_managed_page_refs: measured, 0 in both directions. New model: the gets and
+        // puts are inline atomics and the mapping keeps each folio alive, so nothing is freed.
+        'dio-write': only({ put_devmap_managed: series === '6.12' ? 64 : 0 }),
+        'dio-read': only({ put_devmap_managed: series === '6.12' ? 64 : 0 }),
         munmap: only(frees(model, 64)),
       },
     }),
@@ -194,8 +201,9 @@ export const SCENARIOS: readonly Scenario[] = [
           model === 'new'
             ? only({ busy_found: { min: 1, why: 'rescans after each wakeup' } })
             : // kernel-model.md V8: dax_layout_busy_page_range returns early once !mapping_mapped, so
-              // the old truncate does not wait for the pinned pages.
-              only(),
+              // the old truncate does not wait for the pinned pages, removes their DAX entries, and
+              // dax_disassociate_entry warns (WARN_ON_ONCE(trunc && page_ref_count(page) > 1)).
+              only({ kernel_warn: 1 }),
         drain: only({
           ...frees(model, 16),
           put_devmap_managed: model === 'old' ? 16 : 0,
@@ -203,6 +211,7 @@ export const SCENARIOS: readonly Scenario[] = [
         }),
       },
       facts: { truncate_blocked: model === 'new', truncate_rc: 0, drained_bytes: 65536 },
+      kernelWarnings: model === 'old' ? 1 : 0,
     }),
   },
   {
@@ -227,7 +236,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'devdax-map',
-    description: 'a 64 MiB shared mapping of /dev/daxX.Y (2 MiB alignment) written page by page, then unmapped',
+    description:
+      'a 64 MiB shared mapping of /dev/daxX.Y (2 MiB alignment) written page by page, then unmapped',
     needs: 'devdax',
     args: 'devdax "$DAX_CHARDEV"',
     steps: ['write-faults', 'munmap'],
@@ -241,7 +251,8 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'devdax-unbind',
-    description: 'device_dax unbound from daxX.Y while 64 MiB of it is mapped and 16 pages are pinned in a pipe',
+    description:
+      'device_dax unbound from daxX.Y while 64 MiB of it is mapped and 16 pages are pinned in a pipe',
     needs: 'devdax',
     args: 'unbind "$DAX_CHARDEV" "$DAX_DAX_DRIVER/unbind" "$DAX_DAX_DEV" chardev',
     steps: ['write-faults', 'vmsplice', 'unbind'],

@@ -1,0 +1,91 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAllQemu, liveQemuCount } from '../../src/vmlab/index.js';
+import type { MatrixCase } from './matrix.js';
+import { matrixFromEnv, resultsReportPath, runCase, scenarioFilter } from './matrix.js';
+import type { BootResult } from './runner.js';
+import { scenariosFor } from './scenarios.js';
+import { formatBootSummary } from './summary.js';
+
+const cases = matrixFromEnv();
+const filter = scenarioFilter();
+const jobs = Math.max(1, Number.parseInt(process.env.DAXMON_VM_JOBS ?? '1', 10) || 1);
+const outcomes = new Map<string, Promise<BootResult>>();
+
+/** Starts every boot up front, at most DAXMON_VM_JOBS at a time (2 cores: one qemu uses both). */
+function schedule(all: readonly MatrixCase[]): void {
+  let next = 0;
+  let running = 0;
+  const waiters = new Map<string, { resolve: (r: BootResult) => void; reject: (e: unknown) => void }>();
+  for (const c of all) {
+    outcomes.set(
+      c.label,
+      new Promise<BootResult>((resolve, reject) => waiters.set(c.label, { resolve, reject })),
+    );
+    // Failures are reported by the tests that await them; this keeps Node from calling them unhandled.
+    outcomes.get(c.label)?.catch(() => {});
+  }
+  const pump = (): void => {
+    while (running < jobs && next < all.length) {
+      const c = all[next++] as MatrixCase;
+      const w = waiters.get(c.label);
+      running++;
+      runCase(c, { scenarios: filter })
+        .then(
+          (r) => w?.resolve(r),
+          (e: unknown) => w?.reject(e),
+        )
+        .finally(() => {
+          running--;
+          pump();
+        });
+    }
+  };
+  pump();
+}
+
+const reports: BootResult[] = [];
+
+beforeAll(() => {
+  schedule(cases);
+});
+
+afterAll(async () => {
+  killAllQemu();
+  if (reports.length > 0) {
+    const path = resultsReportPath();
+    await mkdir(dirname(path), { recursive: true });
+    await writeFile(
+      path,
+      JSON.stringify(reports, (_k, v: unknown) => (v instanceof Map ? Object.fromEntries(v) : v), 2),
+    );
+    process.stderr.write(`\n${reports.map(formatBootSummary).join('\n')}\nfull report: ${path}\n`);
+  }
+  expect(liveQemuCount()).toBe(0);
+});
+
+describe.each(cases)('kernel $series, $pmem $fs', (c) => {
+  let boot: BootResult;
+
+  beforeAll(async () => {
+    boot = await (outcomes.get(c.label) as Promise<BootResult>);
+    reports.push(boot);
+  });
+
+  it('boots, runs every scenario and powers off', () => {
+    expect(boot.guest.status, `guest ${boot.guest.status}; console: ${boot.guest.consoleLog}`).toBe('done');
+    expect(boot.guest.jobExitCode, `job failed; console: ${boot.guest.consoleLog}`).toBe(0);
+    expect(boot.observerOutput.notes.filter((n) => !n.startsWith('bpftrace stderr'))).toEqual([]);
+    expect(boot.guest.kernelRelease.startsWith(c.series)).toBe(true);
+  });
+
+  it.each(scenariosFor(c.needs, filter).map((s) => s.name))('%s matches its ground truth', (name) => {
+    const s = boot.scenarios.find((x) => x.name === name);
+    expect(s, `scenario ${name} has no result`).toBeDefined();
+    if (!s || s.status === 'skipped') return;
+    const why = [...s.problems, ...(s.comparison?.mismatches ?? [])];
+    expect(why, `${c.label} ${name}: observed ${JSON.stringify(s.observedByStep)}`).toEqual([]);
+    expect(s.status).toBe('passed');
+  });
+});
