@@ -3,6 +3,7 @@ import { compareToTruth } from '../vm/compare.js';
 import { matrixFromEnv } from '../vm/matrix.js';
 import { parseBpftraceCounts, renderProbeSelection, BPFTRACE_PROBES } from '../vm/observer-bpftrace.js';
 import { SCENARIOS, scenariosFor } from '../vm/scenarios.js';
+import type { Counts } from '../vm/observer.js';
 import { only } from '../vm/truth.js';
 
 describe('ground truth comparison', () => {
@@ -16,7 +17,7 @@ describe('ground truth comparison', () => {
   };
 
   it('passes when every step matches exactly', () => {
-    const counts = new Map([
+    const counts = new Map<number, Counts>([
       [101, { pte_fault: 256, insert_page_mkwrite: 256, gup_grab: 3 }],
       [102, { free_zone_device: 256, busy_found: 1 }],
     ]);
@@ -26,7 +27,7 @@ describe('ground truth comparison', () => {
   });
 
   it('names the step, the counter and both numbers when a count is off', () => {
-    const counts = new Map([
+    const counts = new Map<number, Counts>([
       [101, { pte_fault: 256, insert_page_mkwrite: 0 }],
       [102, { free_zone_device: 255, pmd_fallback: 2 }],
     ]);
