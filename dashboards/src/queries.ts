@@ -60,6 +60,24 @@ function alertQueries(): QueryEntry[] {
 
 export const QUERIES: readonly QueryEntry[] = [...panelQueries(), ...alertQueries()];
 
+/**
+ * A template variable's `label_values(<match>, <label>)` query: Grafana asks Prometheus's
+ * /api/v1/label/<label>/values?match[]=<match>. Every one must list values on a healthy host.
+ */
+export interface VariableQuery {
+  readonly dashboard: string;
+  readonly variable: string;
+  readonly match: string;
+  readonly label: string;
+}
+
+export const VARIABLE_QUERIES: readonly VariableQuery[] = DASHBOARDS.flatMap((d) =>
+  d.variables.flatMap((v) => {
+    const m = typeof v.query === 'string' ? /^label_values\((.+), (\w+)\)$/.exec(v.query) : null;
+    return m?.[1] && m[2] ? [{ dashboard: d.uid, variable: v.name, match: m[1], label: m[2] }] : [];
+  }),
+);
+
 export interface VariableValues {
   /** Regex for `$instance` (Grafana's "All" is `.*`). */
   readonly instance: string;

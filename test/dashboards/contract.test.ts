@@ -1,5 +1,6 @@
+import { Registry, collectDefaultMetrics } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { DAXMON_METRICS, seriesNames } from '../../dashboards/src/metrics-contract.js';
+import { DAXMON_METRICS, PROCESS_METRICS, seriesNames } from '../../dashboards/src/metrics-contract.js';
 import { selectors } from '../../dashboards/src/promql-selectors.js';
 import { QUERIES } from '../../dashboards/src/queries.js';
 
@@ -41,6 +42,16 @@ describe('metrics contract', () => {
       'daxmon_scan_last_success_timestamp_seconds{} gauge',
       'daxmon_journal_write_errors_total{} counter',
     ]);
+  });
+
+  it("lists exactly prom-client's default process metrics, with their types", async () => {
+    const reg = new Registry();
+    collectDefaultMetrics({ register: reg });
+    const got = (await reg.getMetricsAsJSON()).map((m) => `${m.name} ${m.type}`).sort();
+    const want = Object.entries(PROCESS_METRICS)
+      .map(([name, spec]) => `${name} ${spec.type}`)
+      .sort();
+    expect(got).toEqual(want);
   });
 
   it('names counters with _total and nothing else with it', () => {
