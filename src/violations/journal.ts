@@ -72,8 +72,9 @@ export class Journal {
     const files = listFiles(this.opts.dir);
     this.fileNo = files.length ? files[files.length - 1]!.no : 1;
     this.openFile(this.fileNo);
-    // A torn tail is finished with a newline so the next record starts on its own line.
-    if (load.tornTail) this.writeRaw('\n');
+    // A torn tail is finished with a newline so the next record starts on its own line. A complete
+    // record whose newline was lost parses fine (no tornTail) but needs the newline just the same.
+    if (load.tornTail || this.lastByteIsNotNewline()) this.writeRaw('\n');
     return load;
   }
 
@@ -157,6 +158,18 @@ export class Journal {
     for (const f of files.slice(0, Math.max(0, files.length - this.maxFiles))) {
       fs.rmSync(path.join(this.opts.dir, f.name), { force: true });
     }
+  }
+
+  private lastByteIsNotNewline(): boolean {
+    if (this.size === 0) return false;
+    const last = Buffer.alloc(1);
+    const fd = fs.openSync(path.join(this.opts.dir, fileName(this.fileNo)), 'r');
+    try {
+      fs.readSync(fd, last, 0, 1, this.size - 1);
+    } finally {
+      fs.closeSync(fd);
+    }
+    return last[0] !== 0x0a;
   }
 
   private openFile(no: number): void {
