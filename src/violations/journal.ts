@@ -113,7 +113,7 @@ export class Journal {
 
   private append(obj: unknown): void {
     const line = JSON.stringify(obj) + '\n';
-    if (this.size + line.length > this.maxFileBytes && this.size > 0) this.rotate();
+    if (this.size + Buffer.byteLength(line) > this.maxFileBytes && this.size > 0) this.rotate();
     this.writeRaw(line);
     if (this.fsync === 'always') this.trySync();
     else if (this.fsync === 'interval' && !this.syncTimer) {
