@@ -6,3 +6,4 @@ export * from './paths.js';
 export * from './log.js';
 export { killAllQemu, liveQemuCount } from './qemu.js';
 export type { Share } from './init-script.js';
+export * from './lab.js';
