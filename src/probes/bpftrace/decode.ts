@@ -2,6 +2,7 @@
  * bpftrace stdout → DaxEvents. Lines follow format.ts; anything else is logged and skipped,
  * never thrown: a decoder crash would lose the whole stream.
  */
+import { StringDecoder } from 'node:string_decoder';
 import type { BackendLog, Emit, StreamDecoder } from '../backend.js';
 import {
   FOLL,
@@ -46,6 +47,8 @@ export function symbolizeFrame(raw: string): string | null {
 
 export class BpftraceDecoder implements StreamDecoder {
   private tail = '';
+  // Keeps a UTF-8 sequence split across two chunks whole (comm is arbitrary bytes).
+  private readonly utf8 = new StringDecoder('utf8');
   private pending: { event: DaxEvent; frames: string[] } | null = null;
   private lastT = 0;
   private versionSeen = false;
@@ -59,7 +62,7 @@ export class BpftraceDecoder implements StreamDecoder {
   }
 
   push(chunk: Buffer, emit: Emit): void {
-    let text = this.tail + chunk.toString('utf8');
+    let text = this.tail + this.utf8.write(chunk);
     this.tail = '';
     let start = 0;
     for (;;) {
@@ -77,6 +80,7 @@ export class BpftraceDecoder implements StreamDecoder {
   }
 
   end(emit: Emit): void {
+    this.tail += this.utf8.end();
     if (this.tail.length > 0) {
       this.opts.log.warn('bpftrace output ended inside a line', { line: this.tail.slice(0, 200) });
       this.tail = '';
