@@ -60,7 +60,7 @@ export const KIND_GUIDES: Readonly<Record<ViolationKind, KindGuide>> = {
   },
   teardown_with_live_folios: {
     id: 'V5',
-    title: 'pgmap torn down with live folios',
+    title: 'pgmap torn down with live folios, or its ref release stalled',
     meaning:
       'memunmap_pages ran for a pgmap while daxmon tracked folios in it above their idle refcount, still mapped, or with a live DAX entry. memunmap_pages waits only for pgmap->ref, and FS DAX folios hold no pgmap reference, so the struct pages go away under live users. A warning-severity one means the percpu ref release took longer than the threshold.',
     look: [
