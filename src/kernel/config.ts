@@ -1,6 +1,7 @@
 /**
- * The kernel's build configuration: /proc/config.gz (CONFIG_IKCONFIG_PROC) or
- * /boot/config-$(uname -r) (Debian and most distributions). daxmon reads it for capability
+ * The kernel's build configuration: /proc/config.gz (CONFIG_IKCONFIG_PROC),
+ * /boot/config-$(uname -r) (Debian and most distributions) or /lib/modules/$(uname -r)/config
+ * (Fedora ships it there too). daxmon reads it for capability
  * hints: KPROBES (kprobe backend), DEBUG_PAGE_REF (page_ref:* events), DEBUG_INFO_BTF(_MODULES),
  * FS_DAX, ZONE_DEVICE, NVDIMM_PFN and DEV_DAX (kernel-model.md §6 step 4).
  */
@@ -51,14 +52,17 @@ export interface ConfigRead {
   reason?: string;
 }
 
-/** /proc/config.gz first (it is the running kernel's by construction), then /boot. Never throws. */
+/**
+ * /proc/config.gz first (it is the running kernel's by construction), then /boot, then
+ * /lib/modules. Never throws.
+ */
 export async function readKernelConfig(
   release: string,
   procRoot = '/proc',
   bootRoot = '/boot',
+  modulesRoot = '/lib/modules',
 ): Promise<ConfigRead> {
   const procFile = path.join(procRoot, 'config.gz');
-  const bootFile = path.join(bootRoot, `config-${release}`);
   const tried: string[] = [];
   try {
     const text = (await gunzipAsync(await readFile(procFile))).toString('utf8');
@@ -66,10 +70,12 @@ export async function readKernelConfig(
   } catch (err) {
     tried.push(`${procFile}: ${errnoOf(err)}`);
   }
-  try {
-    return { config: parseKernelConfig(await readFile(bootFile, 'utf8')), source: bootFile };
-  } catch (err) {
-    tried.push(`${bootFile}: ${errnoOf(err)}`);
+  for (const file of [path.join(bootRoot, `config-${release}`), path.join(modulesRoot, release, 'config')]) {
+    try {
+      return { config: parseKernelConfig(await readFile(file, 'utf8')), source: file };
+    } catch (err) {
+      tried.push(`${file}: ${errnoOf(err)}`);
+    }
   }
   return {
     config: null,

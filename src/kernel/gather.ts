@@ -35,6 +35,8 @@ export interface GatherOptions {
   bootRoot?: string;
   /** Default /dev. */
   devRoot?: string;
+  /** Default /lib/modules (a kernel config may be at <modulesRoot>/<release>/config). */
+  modulesRoot?: string;
   /** Default `os.release()`. */
   release?: string;
   /** `--model old|new`: overrides detection (the detected answer stays in the evidence). */
@@ -95,6 +97,7 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
   const sysRoot = opts.sysRoot ?? '/sys';
   const bootRoot = opts.bootRoot ?? '/boot';
   const devRoot = opts.devRoot ?? '/dev';
+  const modulesRoot = opts.modulesRoot ?? '/lib/modules';
   const release = opts.release ?? readRelease();
   const run = safeRunner(opts.run ?? execaRunner);
   const problems: string[] = [];
@@ -121,7 +124,7 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
     ),
     settle<ConfigRead>(
       'config',
-      readKernelConfig(release, procRoot, bootRoot),
+      readKernelConfig(release, procRoot, bootRoot, modulesRoot),
       { config: null, source: null, reason: unreadable('kernel config') },
       problems,
     ),

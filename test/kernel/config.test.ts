@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -47,12 +47,22 @@ describe('kernel config', () => {
     expect(r.config?.get('KPROBES')).toBe('n');
   });
 
-  it('reports what it tried when neither exists', async () => {
+  it('then tries /lib/modules/$(uname -r)/config (Fedora)', async () => {
     const empty = await mkdtemp(path.join(os.tmpdir(), 'daxmon-cfg-'));
-    const r = await readKernelConfig('9.9.9', empty, empty);
+    const modules = await mkdtemp(path.join(os.tmpdir(), 'daxmon-mod-'));
+    await mkdir(path.join(modules, '6.17.1-300.fc43.x86_64'));
+    await writeFile(path.join(modules, '6.17.1-300.fc43.x86_64', 'config'), 'CONFIG_FS_DAX=y\n');
+    const r = await readKernelConfig('6.17.1-300.fc43.x86_64', empty, empty, modules);
+    expect(r.config?.get('FS_DAX')).toBe('y');
+    expect(r.source).toBe(path.join(modules, '6.17.1-300.fc43.x86_64', 'config'));
+  });
+
+  it('reports what it tried when none exists', async () => {
+    const empty = await mkdtemp(path.join(os.tmpdir(), 'daxmon-cfg-'));
+    const r = await readKernelConfig('9.9.9', empty, empty, empty);
     expect(r.config).toBeNull();
     expect(r.reason).toMatch(
-      /^DAXMON_E_CONFIG_UNREADABLE: no kernel config found .*config\.gz: ENOENT.*config-9\.9\.9: ENOENT/,
+      /^DAXMON_E_CONFIG_UNREADABLE: no kernel config found .*config\.gz: ENOENT.*config-9\.9\.9: ENOENT.*9\.9\.9\/config: ENOENT/,
     );
   });
 

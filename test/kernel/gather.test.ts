@@ -47,6 +47,7 @@ describe('gatherKernelFacts on fixture trees', () => {
       procRoot: NOWHERE,
       sysRoot: sys,
       bootRoot: NOWHERE,
+      modulesRoot: NOWHERE,
       devRoot: NOWHERE,
       progTypes: false,
       tools: false,
@@ -63,6 +64,7 @@ describe('gatherKernelFacts on fixture trees', () => {
       procRoot: NOWHERE,
       sysRoot: NOWHERE,
       bootRoot: NOWHERE,
+      modulesRoot: NOWHERE,
       devRoot: NOWHERE,
       bpfcheckPath: path.join(NOWHERE, 'daxmon-bpfcheck'),
       run: () => {
@@ -70,7 +72,13 @@ describe('gatherKernelFacts on fixture trees', () => {
       },
     });
     expect(facts.model).toMatchObject({ model: 'old', source: 'release' });
-    expect(facts.tools).toEqual({ bpftrace: null, clang: null, libbpf: null, bpftool: null });
+    // A runner that cannot spawn says nothing about whether a tool is installed: unknown, not missing.
+    for (const t of ['bpftrace', 'clang', 'libbpf', 'bpftool'] as const) {
+      expect(facts.tools?.[t]).toMatchObject({
+        version: null,
+        problem: expect.stringMatching(/spawn exploded/),
+      });
+    }
     const codes = (facts.problems ?? []).map((p) => p.split(':')[0]);
     expect(codes).toEqual(
       expect.arrayContaining([

@@ -42,3 +42,24 @@ describe('tool versions', () => {
     expect(calls).toContain('dpkg-query -W -f=${Version} libbpf1');
   });
 });
+
+describe('tool versions on a slow host', () => {
+  it('a tool that is there but times out is "version unknown", not "not installed"', async () => {
+    const run: CommandRunner = async (command) =>
+      command === 'bpftrace'
+        ? { exitCode: null, stdout: '', stderr: '', error: 'timed out after 10000 ms' }
+        : command === 'clang'
+          ? { exitCode: 0, stdout: 'something unexpected', stderr: '' }
+          : { exitCode: null, stdout: '', stderr: '', error: 'ENOENT' };
+    const v = await readToolVersions({ run });
+    expect(v.bpftrace).toEqual({
+      version: null,
+      source: 'bpftrace --version',
+      problem: 'bpftrace --version failed (timed out after 10000 ms)',
+    });
+    expect(v.clang?.version).toBeNull();
+    expect(v.clang?.problem).toMatch(/printed no version/);
+    expect(v.bpftool).toBeNull();
+    expect(v.libbpf).toBeNull();
+  });
+});
