@@ -94,7 +94,7 @@ export interface DoctorReport {
     addressesHidden: boolean | null;
     modules: string[];
     /** Key functions for the model in force: exact name, clones (kprobe only), or absent. */
-    keyFunctions: { name: string; exact: boolean; clones: string[] }[];
+    keyFunctions: { name: string; exact: boolean; clones: string[]; fragments: string[] }[];
     reason?: string;
   };
   tracefs: {
@@ -138,7 +138,16 @@ function libbpfSummary(pt: Record<ProgType, ProgTypeResult>): string {
 function summaryOf(facts: KernelFacts): string {
   const parts: string[] = [`refcount model ${facts.model.model} (${facts.model.source})`];
   parts.push(libbpfSummary(facts.progTypes));
-  if (facts.tools && facts.tools.bpftrace === null) parts.push('bpftrace backend: bpftrace not installed');
+  if (facts.tools && facts.tools.bpftrace === null) {
+    parts.push('bpftrace backend: bpftrace not installed');
+  } else if (
+    facts.tools &&
+    facts.progTypes.kprobe.loads === false &&
+    facts.progTypes.fentry.loads === false
+  ) {
+    // bpftrace's kprobe: and kfunc: need exactly the two types refused here.
+    parts.push('bpftrace backend: tracepoints only');
+  }
   if (facts.tracefs.path === null && facts.progTypes.tracepoint.loads !== false) {
     parts.push('tracefs not mounted: tracepoint attach needs it');
   }
@@ -157,7 +166,7 @@ export function buildDoctorReport(facts: KernelFacts): DoctorReport {
   for (const [key] of DOCTOR_CONFIG_KEYS) options[key] = facts.config?.get(key) ?? null;
   const keyFunctions = DOCTOR_KEY_FUNCTIONS[facts.model.model].map((name) => {
     const p = findFunction(facts.kallsyms.functions, name);
-    return { name, exact: p.exact, clones: p.clones };
+    return { name, exact: p.exact, clones: p.clones, fragments: p.fragments };
   });
   return {
     release: facts.release,
@@ -271,7 +280,13 @@ export function renderDoctorText(r: DoctorReport): string {
     L.push(`Key kernel functions for the ${r.model.model} model (kallsyms)`);
     for (const f of r.kallsyms.keyFunctions) {
       const m = f.exact ? YES : f.clones.length ? UNKNOWN : NO;
-      const how = f.exact ? '' : f.clones.length ? `only as ${f.clones.join(', ')} (kprobe only)` : 'absent';
+      const how = f.exact
+        ? ''
+        : f.clones.length
+          ? `only as ${f.clones.join(', ')} (kprobe only)`
+          : f.fragments.length
+            ? `absent; only fragments ${f.fragments.join(', ')} (not the function's entry)`
+            : 'absent';
       L.push(`  ${m} ${f.name}${how ? `  ${how}` : ''}`);
     }
     L.push('');
@@ -283,7 +298,10 @@ export function renderDoctorText(r: DoctorReport): string {
   } else {
     for (const t of TOOLS) {
       const v = r.tools[t];
-      L.push(`  ${mark(v !== null)} ${t.padEnd(9)} ${v ? `${v.version}  (${v.source})` : 'not found'}`);
+      if (v === null) L.push(`  ${NO} ${t.padEnd(9)} not found`);
+      else if (v.version === null)
+        L.push(`  ${UNKNOWN} ${t.padEnd(9)} version unknown: ${v.problem ?? v.source}`);
+      else L.push(`  ${YES} ${t.padEnd(9)} ${v.version}  (${v.source})`);
     }
   }
   L.push('');

@@ -73,7 +73,7 @@ describe('daxmon doctor', () => {
     expect(text).toMatch(/\? dax_folio_put +only as dax_folio_put\.isra\.0 \(kprobe only\)/);
     expect(text).toMatch(/✘ no nd regions, namespaces or device-dax devices/);
     expect(text).toContain(
-      'Summary: refcount model new (kallsyms); libbpf backend: tracepoint probes only (kprobe, fentry refused); no pmem: run `npm run lab` for a DAX VM',
+      'Summary: refcount model new (kallsyms); libbpf backend: tracepoint probes only (kprobe, fentry refused); bpftrace backend: tracepoints only; no pmem: run `npm run lab` for a DAX VM',
     );
   });
 
@@ -112,6 +112,7 @@ describe('daxmon doctor', () => {
         sysRoot: fixture('pmem', 'sys'),
         devRoot: fixture('pmem', 'dev'),
         bootRoot: NOWHERE,
+        modulesRoot: NOWHERE,
         progTypes: false,
         tools: false,
       },
@@ -135,7 +136,14 @@ describe('daxmon doctor', () => {
     const code = await runDoctor({
       json: false,
       out: out.stream,
-      gather: { procRoot: NOWHERE, sysRoot: NOWHERE, bootRoot: NOWHERE, devRoot: NOWHERE, tools: false },
+      gather: {
+        procRoot: NOWHERE,
+        sysRoot: NOWHERE,
+        bootRoot: NOWHERE,
+        modulesRoot: NOWHERE,
+        devRoot: NOWHERE,
+        tools: false,
+      },
     });
     expect(code).toBe(0);
     expect(out.text()).toMatch(/Problems\n {2}- DAXMON_E_KALLSYMS_UNREADABLE/);
@@ -157,6 +165,7 @@ describe('daxmon doctor', () => {
         procRoot: NOWHERE,
         sysRoot: NOWHERE,
         bootRoot: NOWHERE,
+        modulesRoot: NOWHERE,
         devRoot: NOWHERE,
         tools: false,
         progTypes: false,
