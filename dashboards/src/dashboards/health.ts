@@ -197,7 +197,7 @@ const scan: PanelSpec[] = [
     title: 'Journal write errors in range',
     description:
       'Failed writes to the violation journal: violations still reach /metrics and the API, but may not survive a restart. Check disk space and permissions of the journal directory.',
-    queries: [{ expr: sum(increase(dsel('daxmon_journal_write_errors_total'), RANGE)) }],
+    queries: [{ expr: sum(increase(dsel('daxmon_journal_write_errors_total'), RANGE)), instant: true }],
     unit: 'short',
     thresholds: badAbove(1),
     core: true,

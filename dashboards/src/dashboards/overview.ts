@@ -34,7 +34,7 @@ const atAGlance: PanelSpec[] = [
     title: 'Violations in range',
     description:
       'Refcount-model violations (docs/kernel-model.md §5) over the dashboard range. Any non-zero value deserves a look at /api/violations.',
-    queries: [{ expr: `sum(increase(${dsel('daxmon_violations_total')}[${RANGE}]))` }],
+    queries: [{ expr: sum(increase(dsel('daxmon_violations_total'), RANGE)), instant: true }],
     unit: 'short',
     thresholds: badAbove(1),
     reducer: 'lastNotNull',
@@ -45,7 +45,7 @@ const atAGlance: PanelSpec[] = [
     title: 'Lost events in range',
     description:
       'Events the kernel side dropped (ring buffer full, bpftrace lost). State touched by a gap is marked uncertain instead of raising false alarms, but real violations in the gap are missed.',
-    queries: [{ expr: `sum(increase(${dsel('daxmon_events_lost_total')}[${RANGE}]))` }],
+    queries: [{ expr: sum(increase(dsel('daxmon_events_lost_total'), RANGE)), instant: true }],
     unit: 'short',
     thresholds: badAbove(1),
     w: 3,
