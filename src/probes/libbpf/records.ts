@@ -373,6 +373,10 @@ export class LibbpfDecoder implements StreamDecoder {
       this.log.warn('libbpf: malformed JSON meta frame skipped', { text: text.slice(0, 200) });
       return;
     }
+    if (typeof meta !== 'object' || meta === null) {
+      this.log.warn('libbpf: JSON meta frame is not an object; skipped', { text: text.slice(0, 200) });
+      return;
+    }
     const now = monotonicNs();
     switch (meta.kind) {
       case 'stack':
