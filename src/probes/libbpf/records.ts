@@ -13,6 +13,7 @@ import {
   MAP_VIAS,
   MEMORY_TYPE_BY_KERNEL_VALUE,
   type DaxEvent,
+  type PfnRange,
 } from '../../events/types.js';
 
 export const WIRE_VERSION = 1;
@@ -109,6 +110,8 @@ function comm(buf: Buffer, off: number): string {
 export class LibbpfDecoder implements StreamDecoder {
   private pending: Buffer = Buffer.alloc(0);
   private readonly stacks = new Map<number, string[]>();
+  /** Ranges of multi-range pgmaps whose last range record has not arrived yet, by key. */
+  private readonly pgmapRanges = new Map<string, PfnRange[]>();
   private readonly log: BackendLog;
   private readonly onMeta: ((meta: LoaderMeta) => void) | undefined;
   /** Records decoded, for the backend's own accounting. */
@@ -166,7 +169,10 @@ export class LibbpfDecoder implements StreamDecoder {
     }
   }
 
-  /** Decode one record at `off`; null (with a log line) for an unknown record type. */
+  /**
+   * Decode one record at `off`; null for an unknown record type (with a log line) and for a range
+   * record of a multi-range pgmap that is not its last.
+   */
   decodeRecord(buf: Buffer, off: number): DaxEvent | null {
     const type = buf.readUInt16LE(off + OFF.type);
     const flags = buf.readUInt16LE(off + OFF.flags);
@@ -192,12 +198,34 @@ export class LibbpfDecoder implements StreamDecoder {
           this.log.warn('libbpf: pgmap with unknown memory type skipped', { memoryType: sub });
           return null;
         }
+        const pgmap = hex64(buf, off + OFF.key);
+        let ranges: PfnRange[] = [{ pfn, nrPages: u64(buf, off + OFF.a) }];
+        const nrRange = u64(buf, off + OFF.d);
+        if (nrRange > 1) {
+          // One record per range (b = range index, d = nr_range): the pgmap is announced once, with
+          // all its ranges, when the last one arrives (the state keeps the first registration of a key).
+          const index = u64(buf, off + OFF.b);
+          const got = index === 0 ? ranges : [...(this.pgmapRanges.get(pgmap) ?? []), ...ranges];
+          if (index + 1 < nrRange) {
+            this.pgmapRanges.set(pgmap, got);
+            return null;
+          }
+          this.pgmapRanges.delete(pgmap);
+          if (got.length !== nrRange) {
+            this.log.warn('libbpf: pgmap registered with ranges missing', {
+              pgmap,
+              nrRange,
+              got: got.length,
+            });
+          }
+          ranges = got;
+        }
         return {
           ...base,
           type: 'pgmap_registered',
-          pgmap: hex64(buf, off + OFF.key),
+          pgmap,
           pgmapType,
-          ranges: [{ pfn, nrPages: u64(buf, off + OFF.a) }],
+          ranges,
           vmemmapShift: order,
           hasPageFree: (flags & 1) !== 0,
           altmap: (flags & 2) !== 0,
