@@ -59,8 +59,10 @@ export class CheckEngine {
   private readonly model: RefcountModel;
   private readonly sink: ViolationSink;
   private readonly release: string;
-  private readonly inspectBy = new Map<EventType, Check[]>();
-  private readonly afterBy = new Map<EventType, Check[]>();
+  private readonly inspectBy = new Map<EventType, number[]>();
+  private readonly afterBy = new Map<EventType, number[]>();
+  /** active[i] for checks[i]: 1 active, 0 inactive, 2 not yet computed (probe status changed). */
+  private readonly active: Uint8Array;
   private readonly open = new Map<string, Violation>();
   private readonly stats = new Map<
     ViolationKind,
@@ -88,13 +90,14 @@ export class CheckEngine {
     this.maxPerMinute = opts.maxNewPerKindPerMinute ?? 1000;
     this.maxKeys = opts.maxDedupeKeys ?? 100_000;
     this.wall = opts.now ?? (() => new Date());
-    for (const c of this.checks) {
+    this.active = new Uint8Array(this.checks.length).fill(2);
+    this.checks.forEach((c, i) => {
       this.stats.set(c.kind, { violations: 0, repeats: 0, suppressed: 0 });
       for (const t of c.events) {
-        if (c.inspect) push(this.inspectBy, t, c);
-        if (c.after) push(this.afterBy, t, c);
+        if (c.inspect) push(this.inspectBy, t, i);
+        if (c.after) push(this.afterBy, t, i);
       }
-    }
+    });
     this.ctx = {
       state: this.state,
       model: this.model,
@@ -106,24 +109,35 @@ export class CheckEngine {
 
   /** Before the state applies `e`: checks that compare the event with what was believed. */
   inspect(e: DaxEvent): void {
-    if (e.type === 'probe_status') this.activeCache = null;
+    if (e.type === 'probe_status') {
+      this.activeCache = null;
+      this.active.fill(2);
+    }
     const list = this.inspectBy.get(e.type);
-    if (!list) return;
+    if (list === undefined) return;
     this.current = e;
-    for (const c of list) if (this.isActive(c)) c.inspect!(e, this.ctx);
+    for (let k = 0; k < list.length; k++) {
+      const i = list[k]!;
+      if (this.isActive(i)) this.checks[i]!.inspect!(e, this.ctx);
+    }
     this.current = null;
   }
 
   /** After the state applied `e`. */
   after(e: DaxEvent): void {
     const list = this.afterBy.get(e.type);
-    if (!list) return;
-    for (const c of list) if (this.isActive(c)) c.after!(e, this.ctx);
+    if (list === undefined) return;
+    for (let k = 0; k < list.length; k++) {
+      const i = list[k]!;
+      if (this.isActive(i)) this.checks[i]!.after!(e, this.ctx);
+    }
   }
 
   /** Time-based checks; `now` is stream time (ns). */
   tick(now: number): void {
-    for (const c of this.checks) if (c.tick && this.isActive(c)) c.tick(now, this.ctx);
+    this.checks.forEach((c, i) => {
+      if (c.tick && this.isActive(i)) c.tick(now, this.ctx);
+    });
   }
 
   activity(): CheckActivity[] {
@@ -146,8 +160,13 @@ export class CheckEngine {
     return this.nextId;
   }
 
-  private isActive(c: Check): boolean {
-    return this.activeOf(c).active;
+  private isActive(i: number): boolean {
+    let a = this.active[i]!;
+    if (a === 2) {
+      a = this.activeOf(this.checks[i]!).active ? 1 : 0;
+      this.active[i] = a;
+    }
+    return a === 1;
   }
 
   private activeOf(c: Check): { active: boolean; reason: string } {

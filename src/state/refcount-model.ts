@@ -3,7 +3,7 @@
  * (kernel-model.md §2.4, §3) and the classification of a folio's counts into a lifecycle state.
  */
 import type { MemoryType, RefcountModel } from '../events/types.js';
-import type { FolioState } from './folio-store.js';
+import { STATE_CODE } from './folio-store.js';
 
 /**
  * Refcount of an unmapped, unpinned page.
@@ -31,24 +31,23 @@ export function pinRefs(order: number, refs: number): number {
   return order === 0 ? refs * 1024 : refs;
 }
 
-export interface Counts {
-  refcount: number;
-  mapcount: number;
-  gupRefs: number;
-  freed: boolean;
-  devmapMapped: boolean;
-}
-
 /**
- * Lifecycle state from counts. Order matters: a pinned page is usually mapped too, and "pinned"
- * is what explains a busy truncate.
+ * Lifecycle state code (STATE_CODE) from counts. Order matters: a pinned page is usually mapped
+ * too, and "pinned" is what explains a busy truncate. Scalar arguments: this runs per event.
  */
-export function classify(c: Counts, idle: number): FolioState {
-  if (c.freed && c.refcount === 0) return 'free';
-  if (c.gupRefs > 0) return 'pinned';
-  if (c.mapcount > 0 || c.devmapMapped) return 'mapped';
-  if (c.refcount > idle) return 'referenced';
-  return 'idle';
+export function classify(
+  refcount: number,
+  mapcount: number,
+  gupRefs: number,
+  freed: boolean,
+  devmapMapped: boolean,
+  idle: number,
+): number {
+  if (freed && refcount === 0) return STATE_CODE.free;
+  if (gupRefs > 0) return STATE_CODE.pinned;
+  if (mapcount > 0 || devmapMapped) return STATE_CODE.mapped;
+  if (refcount > idle) return STATE_CODE.referenced;
+  return STATE_CODE.idle;
 }
 
 /** vm_fault_t bits that mean the fault failed (VM_FAULT_ERROR in include/linux/mm_types.h). */

@@ -408,19 +408,14 @@ export class DaxState {
       if (b.uncertain > 0) b.uncertain--;
     }
     const flags = f.flags[row]!;
-    const next =
-      STATE_CODE[
-        classify(
-          {
-            refcount: f.refcount[row]!,
-            mapcount: f.mapcount[row]!,
-            gupRefs: f.gupRefs[row]!,
-            freed: (flags & FLAG.FREED) !== 0,
-            devmapMapped: (flags & FLAG.DEVMAP_MAPPED) !== 0,
-          },
-          this.idleOf(row),
-        )
-      ];
+    const next = classify(
+      f.refcount[row]!,
+      f.mapcount[row]!,
+      f.gupRefs[row]!,
+      (flags & FLAG.FREED) !== 0,
+      (flags & FLAG.DEVMAP_MAPPED) !== 0,
+      this.idleOf(row),
+    );
     const prev = f.state[row]!;
     if (next !== prev) {
       b.stateCounts[prev]!--;
