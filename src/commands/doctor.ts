@@ -48,39 +48,42 @@ export const DOCTOR_CONFIG_KEYS: ReadonlyArray<readonly [string, string]> = [
   ['MEMORY_FAILURE', 'XFS DAX holder notifications'],
 ];
 
-/** Functions doctor checks by model (kernel-model.md §8), to show what hooks will find. */
-export const DOCTOR_KEY_FUNCTIONS: Readonly<Record<RefcountModel, readonly string[]>> = {
+/**
+ * Functions doctor checks by model (kernel-model.md §8), to show what hooks will find. An entry
+ * with several names lists the same hook across releases (6.1 `…_page_refs`, 6.12 `…_folio_refs`);
+ * the first one present is shown.
+ */
+export const DOCTOR_KEY_FUNCTIONS: Readonly<Record<RefcountModel, readonly (readonly string[])[]>> = {
   new: [
-    'memremap_pages',
-    'memunmap_pages',
-    'dev_pagemap_percpu_release',
-    'free_zone_device_folio',
-    'vmf_insert_page_mkwrite',
-    'vmf_insert_folio_pmd',
-    'dax_insert_entry',
-    'dax_delete_mapping_range',
-    'dax_folio_put',
-    'dax_break_layout',
-    'dax_layout_busy_page_range',
-    'try_grab_folio',
-    'kill_dax',
+    ['memremap_pages'],
+    ['memunmap_pages'],
+    ['dev_pagemap_percpu_release'],
+    ['free_zone_device_folio'],
+    ['vmf_insert_page_mkwrite'],
+    ['vmf_insert_folio_pmd'],
+    ['dax_insert_entry'],
+    ['dax_delete_mapping_range'],
+    ['dax_folio_put'],
+    ['dax_break_layout'],
+    ['dax_layout_busy_page_range'],
+    ['try_grab_folio'],
+    ['kill_dax'],
   ],
   old: [
-    'memremap_pages',
-    'memunmap_pages',
-    'dev_pagemap_percpu_release',
-    '__put_devmap_managed_folio_refs',
-    '__put_devmap_managed_page_refs',
-    'free_zone_device_folio',
-    'vmf_insert_mixed_mkwrite',
-    'vmf_insert_pfn_pmd',
-    'dax_insert_entry',
-    'dax_disassociate_entry',
-    'dax_layout_busy_page_range',
-    'xfs_break_dax_layouts',
-    'ext4_break_layouts',
-    'try_grab_folio',
-    'kill_dax',
+    ['memremap_pages'],
+    ['memunmap_pages'],
+    ['dev_pagemap_percpu_release'],
+    ['__put_devmap_managed_folio_refs', '__put_devmap_managed_page_refs'],
+    ['free_zone_device_folio', 'free_zone_device_page'],
+    ['vmf_insert_mixed_mkwrite'],
+    ['vmf_insert_pfn_pmd', 'vmf_insert_pfn_pmd_prot'],
+    ['dax_insert_entry'],
+    ['dax_disassociate_entry'],
+    ['dax_layout_busy_page_range'],
+    ['xfs_break_dax_layouts'],
+    ['ext4_break_layouts'],
+    ['try_grab_folio', 'try_grab_page'],
+    ['kill_dax'],
   ],
 };
 
@@ -94,7 +97,13 @@ export interface DoctorReport {
     addressesHidden: boolean | null;
     modules: string[];
     /** Key functions for the model in force: exact name, clones (kprobe only), or absent. */
-    keyFunctions: { name: string; exact: boolean; clones: string[]; fragments: string[] }[];
+    keyFunctions: {
+      name: string;
+      alternatives: string[];
+      exact: boolean;
+      clones: string[];
+      fragments: string[];
+    }[];
     reason?: string;
   };
   tracefs: {
@@ -164,9 +173,20 @@ function summaryOf(facts: KernelFacts): string {
 export function buildDoctorReport(facts: KernelFacts): DoctorReport {
   const options: Record<string, string | null> = {};
   for (const [key] of DOCTOR_CONFIG_KEYS) options[key] = facts.config?.get(key) ?? null;
-  const keyFunctions = DOCTOR_KEY_FUNCTIONS[facts.model.model].map((name) => {
-    const p = findFunction(facts.kallsyms.functions, name);
-    return { name, exact: p.exact, clones: p.clones, fragments: p.fragments };
+  const keyFunctions = DOCTOR_KEY_FUNCTIONS[facts.model.model].map((names) => {
+    const found = names.map((name) => ({ name, ...findFunction(facts.kallsyms.functions, name) }));
+    const best =
+      found.find((f) => f.exact) ??
+      found.find((f) => f.clones.length > 0) ??
+      found.find((f) => f.fragments.length > 0);
+    const f = best ?? (found[0] as (typeof found)[number]);
+    return {
+      name: f.name,
+      alternatives: [...names],
+      exact: f.exact,
+      clones: f.clones,
+      fragments: f.fragments,
+    };
   });
   return {
     release: facts.release,
@@ -287,7 +307,9 @@ export function renderDoctorText(r: DoctorReport): string {
           : f.fragments.length
             ? `absent; only fragments ${f.fragments.join(', ')} (not the function's entry)`
             : 'absent';
-      L.push(`  ${m} ${f.name}${how ? `  ${how}` : ''}`);
+      L.push(
+        `  ${m} ${f.exact || f.clones.length || f.fragments.length ? f.name : f.alternatives.join(' / ')}${how ? `  ${how}` : ''}`,
+      );
     }
     L.push('');
   }

@@ -131,6 +131,29 @@ describe('daxmon doctor', () => {
     expect(text).toMatch(/libbpf backend: program types untested/);
   });
 
+  it('on 6.1 shows the 6.1 names of the old-model hooks', async () => {
+    const out = sink();
+    await runDoctor({
+      json: false,
+      out: out.stream,
+      gather: {
+        release: '6.1.0-56-amd64',
+        procRoot: fixture('old-6.1', 'proc'),
+        sysRoot: NOWHERE,
+        devRoot: NOWHERE,
+        bootRoot: NOWHERE,
+        modulesRoot: NOWHERE,
+        progTypes: false,
+        tools: false,
+      },
+    });
+    const text = out.text();
+    expect(text).toMatch(/✔ old \(FS DAX pages idle at refcount 1\), decided by kallsyms/);
+    expect(text).toMatch(/✔ __put_devmap_managed_page_refs\n/);
+    expect(text).toMatch(/✔ free_zone_device_page\n/);
+    expect(text).toMatch(/✘ try_grab_folio \/ try_grab_page {2}absent/);
+  });
+
   it('exits 0 even when the host offers nothing', async () => {
     const out = sink();
     const code = await runDoctor({
