@@ -32,11 +32,13 @@ export class Pipeline {
   }
 
   ingest(e: DaxEvent): void {
+    // Time passed up to this event with the state unchanged: judge that first, so a wait that
+    // ends with this event is seen as having lasted until now (replay has no timer between events).
+    if (e.t - this.lastTick >= TICK_INTERVAL_NS) this.tick(e.t);
     this.engine.inspect(e);
     this.state.apply(e);
     this.engine.after(e);
     for (let i = 0; i < this.observers.length; i++) this.observers[i]!(e);
-    if (e.t - this.lastTick >= TICK_INTERVAL_NS) this.tick(e.t);
   }
 
   /** Run the time-based checks at stream time `now` (ns). */
