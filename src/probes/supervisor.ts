@@ -145,7 +145,7 @@ export class BackendSupervisor {
   private scheduleRestart(reason: string, code: number | null, signal: string | null): void {
     this.consecutiveFailures++;
     const max = this.o.maxConsecutiveFailures;
-    if (max !== null && this.consecutiveFailures > max) {
+    if (max !== null && this.consecutiveFailures >= max) {
       this.gaveUp = true;
       this.o.log.error(
         `${this.backend}: ${reason}; giving up after ${max} consecutive failures (exit code ${code}, signal ${signal})`,
