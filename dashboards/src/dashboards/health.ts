@@ -4,16 +4,8 @@
  * process itself.
  */
 import { count, increase, max, quantile, rate, sum } from '../promql.js';
-import {
-  badAbove,
-  booleanMapping,
-  goodFrom,
-  heatmap,
-  stat,
-  stateTimeline,
-  table,
-  timeseries,
-} from '../grafana/panels.js';
+import { badAbove, booleanMapping, goodFrom } from '../grafana/fields.js';
+import { heatmap, stat, stateTimeline, table, timeseries } from '../grafana/panels.js';
 import type { DashboardSpec, PanelSpec } from '../grafana/spec.js';
 import {
   RANGE,

@@ -4,7 +4,8 @@
  * hang tasks (busy-page layout breaks, pgmap teardown), and the events daxmon never saw.
  */
 import { count, increase, max, quantile, rate, re, sum } from '../promql.js';
-import { badAbove, bargauge, goodFrom, heatmap, stat, table, timeseries } from '../grafana/panels.js';
+import { badAbove, goodFrom } from '../grafana/fields.js';
+import { bargauge, heatmap, stat, table, timeseries } from '../grafana/panels.js';
 import type { DashboardSpec, PanelSpec } from '../grafana/spec.js';
 import {
   RANGE,

@@ -5,7 +5,8 @@
  * of each violation.
  */
 import { increase, rate, re, sum } from '../promql.js';
-import { badAbove, bargauge, stat, table, timeseries } from '../grafana/panels.js';
+import { badAbove } from '../grafana/fields.js';
+import { bargauge, stat, table, timeseries } from '../grafana/panels.js';
 import type { DashboardSpec, PanelSpec } from '../grafana/spec.js';
 import {
   RATE_WINDOW,

@@ -18,13 +18,11 @@ import {
   GraphThresholdsStyleMode,
   HeatmapCellLayout,
   LegendDisplayMode,
-  MappingType,
   PercentChangeColorMode,
   SortOrder,
   StackingMode,
   TableCellDisplayMode,
   TableCellHeight,
-  ThresholdsMode,
   TooltipDisplayMode,
   VisibilityMode,
   VizOrientation,
@@ -32,8 +30,6 @@ import {
 import type {
   DataTransformerConfig,
   FieldConfigSource,
-  Panel,
-  Threshold,
   ThresholdsConfig,
   ValueMapping,
 } from '@grafana/schema';
@@ -60,88 +56,11 @@ import type {
   FieldConfig as StateTimelineFieldConfig,
   Options as StateTimelineOptions,
 } from '@grafana/schema/dist/esm/raw/composable/statetimeline/panelcfg/x/StateTimelinePanelCfg_types.gen';
-import type { PanelQuery, PanelSpec, Unit } from './spec.js';
-import { DATASOURCE } from './variables.js';
+import type { PanelSpec, Unit } from './spec.js';
 
-interface Common {
-  readonly title: string;
-  /** Shown as the panel's (i) tooltip: what the numbers mean in kernel terms. */
-  readonly description: string;
-  readonly queries: readonly PanelQuery[];
-  readonly core?: boolean;
-  readonly w: number;
-  readonly h: number;
-}
-
-/** Green below `badFrom`, red from it on: for counts where anything above zero needs a look. */
-export function badAbove(badFrom: number, warnFrom?: number): ThresholdsConfig {
-  const steps: Threshold[] = [{ color: 'green', value: null }];
-  if (warnFrom !== undefined) steps.push({ color: 'orange', value: warnFrom });
-  steps.push({ color: 'red', value: badFrom });
-  return { mode: ThresholdsMode.Absolute, steps };
-}
-
-/** Red below `warnFrom` (or `goodFrom`), orange between, green from `goodFrom` on: for 0–1 shares and up. */
-export function goodFrom(goodFrom: number, warnFrom?: number): ThresholdsConfig {
-  const steps: Threshold[] = [{ color: 'red', value: null }];
-  if (warnFrom !== undefined) steps.push({ color: 'orange', value: warnFrom });
-  steps.push({ color: 'green', value: goodFrom });
-  return { mode: ThresholdsMode.Absolute, steps };
-}
-
-const NEUTRAL: ThresholdsConfig = { mode: ThresholdsMode.Absolute, steps: [{ color: 'green', value: null }] };
-
-/** 1 = good, 0 = bad, as for up, backend_up, probe_attached and check_active. */
-export function booleanMapping(good: string, bad: string): ValueMapping[] {
-  return [
-    {
-      type: MappingType.ValueToText,
-      options: {
-        '0': { text: bad, color: 'red', index: 0 },
-        '1': { text: good, color: 'green', index: 1 },
-      },
-    },
-  ];
-}
-
-const refIds = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ';
-
-function targets(queries: readonly PanelQuery[]): Record<string, unknown>[] {
-  return queries.map((q, i) => ({
-    refId: refIds[i] ?? `Q${i}`,
-    datasource: DATASOURCE,
-    editorMode: 'code',
-    expr: q.expr,
-    legendFormat: q.legend ?? '__auto',
-    range: !q.instant,
-    instant: q.instant ?? false,
-    format: q.format ?? 'time_series',
-  }));
-}
-
-function fieldConfig(
-  unit: Unit,
-  custom: Record<string, unknown>,
-  extra: Omit<FieldConfigSource['defaults'], 'unit' | 'custom'> = {},
-): FieldConfigSource {
-  return { defaults: { unit, ...extra, custom }, overrides: [] };
-}
-
-function spec(c: Common, panel: Omit<Panel, 'title' | 'description' | 'datasource' | 'targets'>): PanelSpec {
-  return {
-    panel: {
-      ...panel,
-      title: c.title,
-      description: c.description,
-      datasource: DATASOURCE,
-      targets: targets(c.queries),
-    },
-    queries: c.queries,
-    core: c.core ?? false,
-    w: c.w,
-    h: c.h,
-  };
-}
+import { NEUTRAL, fieldConfig } from './fields.js';
+import { spec } from './panel-base.js';
+import type { Common } from './panel-base.js';
 
 export interface TimeSeriesArgs extends Common {
   readonly unit: Unit;
