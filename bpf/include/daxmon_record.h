@@ -20,18 +20,22 @@
 #define DAXMON_FRAME_JSON 2
 
 enum daxmon_rec_type {
-	DAXMON_REC_PGMAP_REGISTERED = 1, /* key=pgmap pfn=range start a=nr_pages b=range index
-					    d=nr_range sub=memory_type order=vmemmap_shift
-					    flags: F_HAS_PAGE_FREE, F_ALTMAP */
+	DAXMON_REC_PGMAP_REGISTERED = 1, /* one record per range: key=pgmap pfn=range start
+					    a=nr_pages b=range index (~0ULL unknown) d=nr_range
+					    sub=memory_type order=vmemmap_shift
+					    flags: F_HAS_PAGE_FREE, F_ALTMAP, F_DISCOVERED */
 	DAXMON_REC_PGMAP_TEARDOWN_BEGIN = 2, /* key=pgmap pfn=first range start a=its nr_pages (binds
 						pgmaps discovered before start-up) */
 	DAXMON_REC_PGMAP_REF_RELEASED = 3,   /* key=pgmap */
 	DAXMON_REC_PGMAP_TEARDOWN_DONE = 4,  /* key=pgmap */
 	DAXMON_REC_DAX_FAULT = 5,	     /* a=dev b=ino d=pgoff ret=vm_fault_t flags: F_PMD, F_WRITE */
 	DAXMON_REC_DAX_ENTRY_INSERT = 6,     /* pfn order a=dev b=ino d=index flags: F_ZERO F_EMPTY F_SHARED */
-	DAXMON_REC_DAX_ENTRY_REMOVE = 7,     /* pfn order a=dev b=ino d=index refcount mapcount flags: F_TRUNC */
-	DAXMON_REC_FOLIO_MAP = 8,	     /* pfn order sub=via ret=vm_fault_t refcount mapcount flags: F_WRITE */
-	DAXMON_REC_FOLIO_UNMAP = 9,	     /* pfn order a=nr refcount mapcount (read before removal) */
+	DAXMON_REC_DAX_ENTRY_REMOVE = 7,     /* pfn order a=dev b=ino d=index (~0ULL unknown) refcount
+						mapcount flags: F_TRUNC, F_TRUNC_UNKNOWN */
+	DAXMON_REC_FOLIO_MAP = 8,	     /* pfn (the folio's) order sub=via ret=vm_fault_t refcount
+						mapcount b=pfn of the inserted page flags: F_WRITE */
+	DAXMON_REC_FOLIO_UNMAP = 9,	     /* pfn (the folio's) order a=nr b=pfn of the first page
+						refcount mapcount (read before removal) */
 	DAXMON_REC_GUP = 10,		     /* pfn order sub=op a=refs b=FOLL flags d=pincount ret refcount */
 	DAXMON_REC_GUP_LONGTERM_REFUSED = 11, /* b=FOLL flags ret */
 	DAXMON_REC_FOLIO_PUT = 12,	     /* old model: pfn order a=refs refcount (before the put) */
@@ -48,12 +52,14 @@ enum daxmon_rec_type {
 /* flags bits, meaning per record type as listed above */
 #define DAXMON_F_HAS_PAGE_FREE (1 << 0)
 #define DAXMON_F_ALTMAP (1 << 1)
+#define DAXMON_F_DISCOVERED (1 << 2) /* PGMAP_REGISTERED: read off a folio, not at registration */
 #define DAXMON_F_PMD (1 << 0)
 #define DAXMON_F_WRITE (1 << 1)
 #define DAXMON_F_ZERO (1 << 0)
 #define DAXMON_F_EMPTY (1 << 1)
 #define DAXMON_F_SHARED (1 << 2)
 #define DAXMON_F_TRUNC (1 << 0)
+#define DAXMON_F_TRUNC_UNKNOWN (1 << 1) /* DAX_ENTRY_REMOVE: the hook cannot see `trunc` */
 #define DAXMON_F_PAGE_FREE_KNOWN (1 << 0)
 #define DAXMON_F_PAGE_FREE_CALLED (1 << 1)
 #define DAXMON_F_UNINTERRUPTIBLE (1 << 0)
