@@ -31,10 +31,10 @@ export const KIND_GUIDES: Readonly<Record<ViolationKind, KindGuide>> = {
     id: 'V2',
     title: 'ZONE_DEVICE refcount underflow or put on a free page',
     meaning:
-      'A put took a folio below its idle refcount. Old model: __put_devmap_managed_folio_refs saw refcount - refs < 1 (FS DAX refcounts are 1-based there). New model: a negative count, or free_zone_device_folio ran twice with no get in between. The page can be reused while someone still holds it.',
+      'A put took a folio below its idle refcount. Old model: __put_devmap_managed_folio_refs saw refcount - refs < 1 (FS DAX refcounts are 1-based there), or an FS DAX folio reached free_zone_device_page/folio, which has no page_free for it. New model: a negative count, or free_zone_device_folio ran twice with no get in between. The page can be reused while someone still holds it.',
     look: [
       'dmesg for "page_ref" / "VM_BUG_ON_FOLIO" / bad page state reports for the pfn.',
-      'The events before the violation in the journal: the last folio_put, gup and zone_device_free for that pfn.',
+      "The folio's recent events in the violation record: the last folio_put, gup and zone_device_free for that pfn.",
     ],
   },
   free_while_mapped: {
@@ -72,12 +72,12 @@ export const KIND_GUIDES: Readonly<Record<ViolationKind, KindGuide>> = {
   },
   idle_refcount_mismatch: {
     id: 'V6',
-    title: 'folio unmapped and unpinned but not back at its idle refcount',
+    title: 'unmapped, unpinned folio not at its idle refcount',
     meaning:
-      'A folio with no mapping and no pin stayed above the idle refcount for its pgmap type and kernel model (FS DAX idles at 1 on old kernels and 0 on new; GENERIC at 1; P2PDMA at 1 on old and 0 on new) for longer than the threshold: a leaked get. dax_break_layout will wait on it forever.',
+      'A folio with no mapping and no pin was not at the idle refcount for its pgmap type and kernel model (FS DAX: 1 on old kernels, 0 on new; GENERIC: 1; P2PDMA: 1 on old, 0 on new; PRIVATE and COHERENT: 0) for longer than the threshold. Stuck above idle is a leaked get, and dax_break_layout will wait on that page forever; below idle (an old-model FS DAX folio at 0) is the off-by-one that precedes an underflow.',
     look: [
       'The refcount model in daxmon_kernel_info: a mismatch right after a kernel upgrade can mean daxmon detected the model wrongly (report it).',
-      'Recent gup / folio_put events for the pfn in the journal: the get without a put.',
+      "The folio's recent events in the violation record (gup, folio_put): the get without a put.",
     ],
   },
   compound_pgmap_mismatch: {
