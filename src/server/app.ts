@@ -49,6 +49,9 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     requestTimeout: 30_000,
     keepAliveTimeout: 5_000,
     bodyLimit: 16 * 1024,
+    // Fastify's default Ajv strips properties a schema does not allow; a misspelt filter
+    // (?knd=…) must be a 400, not a silently unfiltered answer.
+    ajv: { customOptions: { removeAdditional: false } },
   });
   const started = d.startedAt ?? new Date();
 
@@ -185,13 +188,11 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     if (err.validation) {
       return reply.code(400).send({ error: 'bad_request', code: 'DAXMON_E_API_QUERY', message: err.message });
     }
-    return reply
-      .code(err.statusCode ?? 500)
-      .send({
-        error: 'internal',
-        code: 'DAXMON_E_API_INTERNAL',
-        message: 'internal error; see the daemon log',
-      });
+    return reply.code(err.statusCode ?? 500).send({
+      error: 'internal',
+      code: 'DAXMON_E_API_INTERNAL',
+      message: 'internal error; see the daemon log',
+    });
   });
   app.setNotFoundHandler((req, reply) =>
     reply.code(404).send(notFound(`no route ${req.method} ${req.url}; see / for the list`)),
