@@ -259,7 +259,7 @@ const waits: PanelSpec[] = [
   heatmap({
     title: 'Busy-page wait duration',
     description:
-      'Finished layout-break waits (truncate and hole punch waiting for busy DAX pages to go idle), per duration bucket. Only finished waits appear; the open ones are on the right.',
+      'Finished layout-break waits (truncate and hole punch waiting for busy DAX pages to go idle), per duration bucket. Only finished waits appear here; open ones are in "Oldest open busy-page wait".',
     queries: [
       {
         expr: sum(rate(dsel('daxmon_busy_page_wait_seconds_bucket'), RATE_WINDOW), ['le']),
