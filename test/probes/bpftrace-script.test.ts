@@ -163,7 +163,8 @@ describe('bpftrace snippet files', () => {
       expect(LOGICAL_PROBES as readonly string[]).toContain(s.probe);
       for (const m of s.body.matchAll(/printf\("([A-Z]+)(\+?)\\t/g)) {
         expect(Object.keys(LINE_FIELDS)).toContain(m[1]);
-        expect(STACK_TAGS.has(m[1] as keyof typeof LINE_FIELDS)).toBe(m[2] === '+');
+        // A stack only ever follows a tag that may carry one (Z and ER print it only when anomalous).
+        if (m[2] === '+') expect(STACK_TAGS.has(m[1] as keyof typeof LINE_FIELDS)).toBe(true);
       }
     }
   });

@@ -34,7 +34,10 @@ export const LINE_FIELDS = {
 
 export type LineTag = keyof typeof LINE_FIELDS;
 
-/** Tags whose line is followed by a kernel stack block (the snippets print them as `TAG+`). */
+/**
+ * Tags that may be followed by a kernel stack block (printed as `TAG+`). Z and ER carry one only
+ * when the free or removal is anomalous: a stack per folio overflowed bpftrace at full speed.
+ */
 export const STACK_TAGS: ReadonlySet<LineTag> = new Set<LineTag>(['TB', 'ER', 'DP', 'Z', 'B']);
 
 /** Terminates a stack block. */
