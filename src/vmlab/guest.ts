@@ -42,6 +42,7 @@ export interface GuestOptions {
   /** Label used in the run folder's name. */
   label?: string;
   bootTimeoutMs?: number;
+  /** From the ready marker to the end of the job; Infinity for none (the lab). */
   jobTimeoutMs?: number;
   maxBootAttempts?: number;
   log?: Logger;
@@ -88,6 +89,8 @@ export interface GuestRun {
   kernelWarnings: string[];
   panic: string | undefined;
 }
+
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 function envInt(name: string, fallback: number): number {
   const v = process.env[name];
@@ -315,10 +318,13 @@ function runAttempt(
         readyAtMs = Date.now() - start;
         guestBootSeconds = ev.guestUptimeSeconds;
         if (timer) clearTimeout(timer);
-        timer = setTimeout(
-          () => finish({ outcome: 'timeout', detail: `job ran past ${jobTimeoutMs} ms` }),
-          jobTimeoutMs,
-        );
+        // setTimeout fires at once for delays past 2^31-1 ms: an unlimited job gets no timer.
+        if (Number.isFinite(jobTimeoutMs) && jobTimeoutMs < MAX_TIMER_MS) {
+          timer = setTimeout(
+            () => finish({ outcome: 'timeout', detail: `job ran past ${jobTimeoutMs} ms` }),
+            jobTimeoutMs,
+          );
+        }
         opts.onReady?.({ hostPorts, runDir });
       } else if (ev.kind === 'panic') {
         finish(

@@ -1,0 +1,197 @@
+import { existsSync } from 'node:fs';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { VmError } from './errors.js';
+import type { GuestRun } from './guest.js';
+import { runGuest } from './guest.js';
+import { ensureKernel } from './kernels.js';
+import type { Logger } from './log.js';
+import { defaultLogger } from './log.js';
+import { assertCacheOutsideRepo, defaultCacheDir } from './paths.js';
+import type { DaxFs, PmemKind } from './pmem.js';
+
+export interface LabOptions {
+  /** The daxmon checkout; mounted read-only at the same path in the guest. */
+  repoDir: string;
+  /**
+   * The daxmon process to run in the guest (argv). Default:
+   * `node <repoDir>/dist/cli.js run --listen 0.0.0.0:<guestPort>` with the host's node.
+   */
+  command?: string[];
+  /** The port daxmon listens on in the guest. Default 9464. */
+  guestPort?: number;
+  /** Kernel series; default `7` (the new refcount model). */
+  series?: string;
+  pmem?: Exclude<PmemKind, 'nvdimm-devdax'>;
+  fs?: DaxFs;
+  /** Loop a DAX demo workload beside daxmon (default true). */
+  workload?: boolean;
+  cacheDir?: string;
+  log?: Logger;
+  /** Where the URLs and daxmon's output go (default stdout). */
+  print?: (line: string) => void;
+  /** Stops the lab like Ctrl-C does. */
+  signal?: AbortSignal;
+  /** Stop by itself after this long (CI smoke runs); default: run until stopped. */
+  durationMs?: number;
+  /** Install SIGINT/SIGTERM handlers that stop the lab cleanly (default true). */
+  handleSignals?: boolean;
+}
+
+export interface LabResult {
+  guest: GuestRun;
+  /** Host URLs of daxmon's HTTP server. */
+  urls: { base: string; metrics: string };
+  /** Whether a GET of /metrics through the forwarded port returned 200 while the lab ran. */
+  metricsServed: boolean;
+}
+
+function shellQuote(arg: string): string {
+  return `'${arg.replace(/'/g, `'\\''`)}'`;
+}
+
+// A small FS DAX workload for the lab's dashboards: map, write every page, unmap, truncate, once a
+// second, so faults, inserts and frees keep moving. Python because the host's python3 is in the
+// guest's view of the root and needs no build step.
+const DEMO_WORKLOAD = `import mmap, os, time
+path = os.path.join(os.environ.get("DAX_MNT", "/mnt/dax"), "daxmon-lab-demo")
+size = 4 << 20
+while True:
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    os.ftruncate(fd, size)
+    m = mmap.mmap(fd, size)
+    for off in range(0, size, 4096):
+        m[off] = 1
+    m.close()
+    os.ftruncate(fd, 0)
+    os.close(fd)
+    time.sleep(1)
+`;
+
+const STOP_FILE = 'lab-stop';
+
+export function renderLabJob(command: readonly string[], workload: boolean): string {
+  const cmd = command.map(shellQuote).join(' ');
+  return `cat > /tmp/daxmon/demo.py <<'DAXMON_DEMO'
+${DEMO_WORKLOAD}DAXMON_DEMO
+${workload ? 'daxmon_bg_start lab-workload python3 /tmp/daxmon/demo.py' : ': no demo workload'}
+daxmon_bg_start daxmon ${cmd}
+tail -n +1 -F "$DAXMON_RESULTS/daxmon.out" "$DAXMON_RESULTS/daxmon.err" 2>/dev/null | sed -u 's/^/[daxmon] /' &
+echo "DAXMON_LAB_STARTED"
+while [ ! -f "$DAXMON_RESULTS/${STOP_FILE}" ]; do
+  if ! kill -0 "$(daxmon_bg_pid daxmon)" 2>/dev/null; then echo "DAXMON_LAB_DAXMON_EXITED"; break; fi
+  sleep 1
+done
+daxmon_bg_stop daxmon TERM 15
+${workload ? 'daxmon_bg_stop lab-workload TERM 5' : ''}
+sleep 1
+`;
+}
+
+async function metricsOk(url: string): Promise<boolean> {
+  try {
+    const r = await fetch(url, { signal: AbortSignal.timeout(5000) });
+    await r.arrayBuffer();
+    return r.status === 200;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * `daxmon lab`: boots the new-model guest with daxmon and a looping DAX workload inside, forwards
+ * daxmon's port to 127.0.0.1, prints the URLs, and stops cleanly on SIGINT/SIGTERM (the first signal
+ * asks the guest to stop daxmon and power off; a second one, or 60 s without an answer, kills qemu).
+ */
+export async function runLab(opts: LabOptions): Promise<LabResult> {
+  const log = opts.log ?? defaultLogger;
+  const print = opts.print ?? ((l: string) => process.stdout.write(`${l}\n`));
+  const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  assertCacheOutsideRepo(cacheDir, opts.repoDir);
+  const guestPort = opts.guestPort ?? 9464;
+  const cli = join(opts.repoDir, 'dist', 'cli.js');
+  if (!opts.command && !existsSync(cli)) {
+    throw new VmError('DAXMON_E_VM_CONFIG', `${cli} does not exist; run npm run build first`);
+  }
+  const command = opts.command ?? [process.execPath, cli, 'run', '--listen', `0.0.0.0:${guestPort}`];
+  const kernel = await ensureKernel(opts.series ?? '7', { cacheDir, log });
+
+  const kill = new AbortController();
+  let resultsDir: string | undefined;
+  let stopping = false;
+  let urls = { base: '', metrics: '' };
+  let metricsServed = false;
+  let poller: NodeJS.Timeout | undefined;
+  let durationTimer: NodeJS.Timeout | undefined;
+  let hardStop: NodeJS.Timeout | undefined;
+
+  const stop = (why: string): void => {
+    if (stopping) {
+      log(`${why} again: killing the guest`);
+      kill.abort();
+      return;
+    }
+    stopping = true;
+    log(`${why}: stopping daxmon and powering the guest off (again to force)`);
+    if (resultsDir) void writeFile(join(resultsDir, STOP_FILE), 'stop\n').catch(() => kill.abort());
+    else kill.abort();
+    hardStop = setTimeout(() => kill.abort(), 60_000);
+  };
+  const onSignal = (sig: NodeJS.Signals): void => stop(sig);
+  if (opts.handleSignals ?? true) {
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  }
+  opts.signal?.addEventListener('abort', () => stop('aborted'), { once: true });
+
+  try {
+    const guest = await runGuest({
+      kernel,
+      pmem: opts.pmem ?? 'memmap',
+      fs: opts.fs ?? 'ext4',
+      job: renderLabJob(command, opts.workload ?? true),
+      shares: [{ hostPath: opts.repoDir, readonly: true }],
+      forwardPorts: [guestPort],
+      cacheDir,
+      label: 'lab',
+      log,
+      signal: kill.signal,
+      // The lab runs until stopped; the harness's job timeout must not end it.
+      jobTimeoutMs: opts.durationMs !== undefined ? opts.durationMs + 120_000 : Number.POSITIVE_INFINITY,
+      onReady: ({ hostPorts, runDir }) => {
+        resultsDir = join(runDir, 'results');
+        const port = hostPorts[guestPort];
+        urls = { base: `http://127.0.0.1:${port}/`, metrics: `http://127.0.0.1:${port}/metrics` };
+        print(`daxmon lab: guest ${kernel.release} is up; daxmon is starting (slow under emulation)`);
+        print(`  metrics: ${urls.metrics}`);
+        print(`  status:  ${urls.base}`);
+        print(`  console: ${join(runDir, 'console-*.log')}`);
+        print('  Ctrl-C stops daxmon and the guest');
+        poller = setInterval(() => {
+          if (metricsServed) return;
+          void metricsOk(urls.metrics).then((ok) => {
+            if (ok && !metricsServed) {
+              metricsServed = true;
+              print(`daxmon lab: ${urls.metrics} answers`);
+            }
+          });
+        }, 2000);
+        if (stopping) void writeFile(join(resultsDir, STOP_FILE), 'stop\n');
+        if (opts.durationMs !== undefined)
+          durationTimer = setTimeout(() => stop('duration reached'), opts.durationMs);
+      },
+      onConsoleLine: (line) => {
+        if (line.startsWith('[daxmon] ')) print(line);
+        else if (line.includes('DAXMON_LAB_DAXMON_EXITED')) print('daxmon lab: daxmon exited in the guest');
+        else if (line.includes('DAXMON_JOB_FAILED')) print(line);
+      },
+    });
+    return { guest, urls, metricsServed };
+  } finally {
+    if (poller) clearInterval(poller);
+    if (durationTimer) clearTimeout(durationTimer);
+    if (hardStop) clearTimeout(hardStop);
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

@@ -1,0 +1,198 @@
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { KernelBuild } from '../../src/vmlab/index.js';
+import { ensureKernel, liveQemuCount, runGuest, runLab, silentLogger } from '../../src/vmlab/index.js';
+
+// runGuest and the kernel cache against stand-ins for qemu, apt-get, apt-cache, dpkg and depmod
+// (test/vmlab/fakes): the retry, timeout and cleanup logic runs for real, only the guest is fake.
+const FAKES = join(dirname(fileURLToPath(import.meta.url)), 'fakes');
+const ORIGINAL_PATH = process.env.PATH;
+let tmp: string;
+let kernel: KernelBuild;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function fakePid(): Promise<number> {
+  return Number.parseInt(await readFile(join(tmp, 'state.pid'), 'utf8'), 10);
+}
+
+beforeAll(async () => {
+  tmp = await mkdtemp(join(tmpdir(), 'vmlab-'));
+  const modules = join(tmp, 'k', 'lib', 'modules', '7.0.0-fake');
+  await mkdir(join(modules, 'kernel', 'fs', '9p'), { recursive: true });
+  await writeFile(join(modules, 'kernel', 'fs', '9p', '9p.ko'), 'not really a module');
+  await writeFile(join(modules, 'modules.dep'), 'kernel/fs/9p/9p.ko:\n');
+  await writeFile(join(tmp, 'k', 'vmlinuz'), 'not really a kernel');
+  kernel = {
+    series: '7',
+    model: 'new',
+    release: '7.0.0-fake',
+    packageVersion: '7.0.0-1',
+    vmlinuz: join(tmp, 'k', 'vmlinuz'),
+    modulesDir: modules,
+    root: join(tmp, 'k'),
+  };
+});
+
+afterAll(async () => {
+  await rm(tmp, { recursive: true, force: true });
+});
+
+beforeEach(async () => {
+  process.env.PATH = `${FAKES}:${ORIGINAL_PATH}`;
+  process.env.FAKE_QEMU_STATE = join(tmp, 'state');
+  await rm(join(tmp, 'state'), { force: true });
+});
+
+afterEach(() => {
+  process.env.PATH = ORIGINAL_PATH;
+  delete process.env.FAKE_QEMU_MODE;
+  delete process.env.DAXMON_VM_OFFLINE;
+  expect(liveQemuCount()).toBe(0);
+});
+
+const base = () => ({
+  kernel,
+  pmem: 'memmap' as const,
+  fs: 'ext4' as const,
+  job: 'true',
+  cacheDir: join(tmp, 'cache'),
+  log: silentLogger,
+  bootTimeoutMs: 1500,
+  jobTimeoutMs: 1500,
+  maxBootAttempts: 3,
+});
+
+describe('runGuest', () => {
+  it('boots, runs the job and reports boot time, job time and the console', async () => {
+    process.env.FAKE_QEMU_MODE = 'done';
+    const r = await runGuest(base());
+    expect(r.status).toBe('done');
+    expect(r.jobExitCode).toBe(0);
+    expect(r.retries).toBe(0);
+    expect(r.guestBootSeconds).toBe(3.5);
+    expect(r.bootSeconds).toBeGreaterThan(0);
+    expect(await readFile(r.consoleLog, 'utf8')).toContain('hello from the job');
+    expect(await readFile(join(r.resultsDir, 'job.sh'), 'utf8')).toContain('mkfs.ext4');
+    const args = await readFile(join(tmp, 'state.args'), 'utf8');
+    expect(args).toContain('memmap=1G!5G');
+    expect(args).toContain('mount_tag=hostroot');
+  });
+
+  it('retries a boot that panics before the ready marker and counts the retry', async () => {
+    process.env.FAKE_QEMU_MODE = 'panic-once';
+    const r = await runGuest(base());
+    expect(r.status).toBe('done');
+    expect(r.retries).toBe(1);
+    expect(r.attempts.map((a) => a.outcome)).toEqual(['panic', 'ready']);
+  });
+
+  it('kills a boot that never becomes ready, retries it, then gives up with what to do', async () => {
+    process.env.FAKE_QEMU_MODE = 'hang';
+    await expect(runGuest({ ...base(), maxBootAttempts: 2 })).rejects.toThrow(
+      /DAXMON_E_VM_BOOT: no boot reached the ready marker in 2 attempt\(s\) \(boot-timeout, boot-timeout\).*DAXMON_VM_BOOT_TIMEOUT_MS/,
+    );
+    expect(alive(await fakePid())).toBe(false);
+  });
+
+  it('gives up at once when the guest init says it cannot go on', async () => {
+    process.env.FAKE_QEMU_MODE = 'boot-failed';
+    await expect(runGuest(base())).rejects.toThrow(/the guest init gave up: cannot mount the host root/);
+    expect(alive(await fakePid())).toBe(false);
+  });
+
+  it('treats a qemu that exits before ready as a failed boot', async () => {
+    process.env.FAKE_QEMU_MODE = 'exit-early';
+    await expect(runGuest({ ...base(), maxBootAttempts: 2 })).rejects.toThrow(/exited-early, exited-early/);
+  });
+
+  it('enforces the job timeout and leaves no qemu behind', async () => {
+    process.env.FAKE_QEMU_MODE = 'job-hangs';
+    const r = await runGuest(base());
+    expect(r.status).toBe('timeout');
+    expect(r.retries).toBe(0);
+    expect(alive(await fakePid())).toBe(false);
+  });
+
+  it('reports a panic after ready as a result, not a flake, with the warnings before it', async () => {
+    process.env.FAKE_QEMU_MODE = 'warn-then-panic';
+    const r = await runGuest(base());
+    expect(r.status).toBe('panic');
+    expect(r.retries).toBe(0);
+    expect(r.kernelWarnings).toHaveLength(1);
+    expect(r.panic).toContain('Kernel panic');
+  });
+
+  it('gives an NVDIMM guest a fresh backing file and removes it afterwards, and forwards ports', async () => {
+    process.env.FAKE_QEMU_MODE = 'done';
+    const r = await runGuest({ ...base(), pmem: 'nvdimm-devdax', forwardPorts: [9464] });
+    expect(r.status).toBe('done');
+    const args = await readFile(join(tmp, 'state.args'), 'utf8');
+    expect(args).toContain('nvdimm,id=nvdimm1');
+    expect(args).toMatch(/hostfwd=tcp:127\.0\.0\.1:\d+-:9464/);
+    expect(r.hostPorts[9464]).toBeGreaterThan(0);
+    expect(existsSync(join(r.runDir, 'nvdimm.img'))).toBe(false);
+  });
+});
+
+describe('kernel cache', () => {
+  it('resolves the newest kernel of a series, unpacks it once and finds it again offline', async () => {
+    process.env.PATH = `${FAKES}:${ORIGINAL_PATH}`;
+    const cacheDir = join(tmp, 'kcache');
+    const k = await ensureKernel('7', { cacheDir, log: silentLogger });
+    expect(k.release).toBe('7.3.4+deb13-amd64');
+    expect(k.packageVersion).toBe('7.3.4-1~bpo13+1');
+    expect(k.model).toBe('new');
+    expect(k.vmlinuz).toBe(join(k.modulesDir, 'vmlinuz'));
+    expect(existsSync(join(k.modulesDir, 'modules.dep'))).toBe(true);
+    expect(await readFile(join(cacheDir, 'apt', '7', 'sources.list'), 'utf8')).toContain(
+      'trixie-backports main',
+    );
+    expect(await ensureKernel('7', { cacheDir, log: silentLogger })).toEqual(k);
+    process.env.DAXMON_VM_OFFLINE = '1';
+    expect(await ensureKernel('7', { cacheDir, log: silentLogger })).toEqual(k);
+    await expect(ensureKernel('6.12', { cacheDir, log: silentLogger })).rejects.toThrow(/offline mode/);
+    await expect(ensureKernel('5.4', { cacheDir })).rejects.toThrow(/DAXMON_E_VM_KERNEL_SERIES/);
+  });
+});
+
+describe('runLab', () => {
+  it('prints the URLs, and stops the guest cleanly when asked', async () => {
+    process.env.FAKE_QEMU_MODE = 'lab';
+    const lines: string[] = [];
+    const stop = new AbortController();
+    const r = await runLab({
+      repoDir: join(tmp, 'repo'),
+      command: ['true'],
+      cacheDir: join(tmp, 'kcache'),
+      log: silentLogger,
+      handleSignals: false,
+      signal: stop.signal,
+      print: (l) => {
+        lines.push(l);
+        if (l.includes('Ctrl-C')) setTimeout(() => stop.abort(), 200);
+      },
+    });
+    expect(r.guest.status).toBe('done');
+    expect(r.urls.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
+    expect(lines.join('\n')).toContain('[daxmon] listening on 0.0.0.0:9464');
+    expect(r.metricsServed).toBe(false);
+  });
+
+  it('refuses to start without a built daxmon', async () => {
+    await expect(
+      runLab({ repoDir: join(tmp, 'nothing'), cacheDir: join(tmp, 'kcache'), log: silentLogger }),
+    ).rejects.toThrow(/npm run build/);
+  });
+});
