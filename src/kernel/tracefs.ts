@@ -57,33 +57,53 @@ export interface TracefsRead {
   reason?: string;
 }
 
-async function isDir(p: string): Promise<boolean> {
+/** events/ under a candidate root: there, absent (not mounted), or refused (mounted, root only). */
+async function probeEventsDir(root: string): Promise<'ok' | 'absent' | string> {
   try {
-    return (await stat(p)).isDirectory();
-  } catch {
-    return false;
+    return (await stat(path.join(root, 'events'))).isDirectory() ? 'ok' : 'absent';
+  } catch (err) {
+    const code = errnoOf(err);
+    // tracefs's root is mode 0700: a non-root reader gets EACCES on a mounted tracefs.
+    return code === 'ENOENT' || code === 'ENOTDIR' ? 'absent' : code;
   }
 }
 
+export interface TracefsLocation {
+  path: string;
+  /** null when usable; else the errno that refused access (EACCES for non-root). */
+  refused: string | null;
+}
+
 /**
- * Candidate tracefs roots, best first: tracefs mounts from /proc/self/mounts, then the two
- * standard places (debugfs auto-mounts tracefs under tracing/ on first access).
+ * Where tracefs is, best candidate first: tracefs mounts from /proc/self/mounts, then the two
+ * standard places (debugfs auto-mounts tracefs under tracing/ on first access). A mounted but
+ * unreadable tracefs is returned with `refused` set, so "not root" is not reported as "not
+ * mounted".
  */
-export async function findTracefs(procRoot = '/proc', sysRoot = '/sys'): Promise<string | null> {
-  const candidates: string[] = [];
+export async function findTracefs(procRoot = '/proc', sysRoot = '/sys'): Promise<TracefsLocation | null> {
+  const mounted: string[] = [];
   try {
     const mounts = parseMounts(await readFile(path.join(procRoot, 'self', 'mounts'), 'utf8'));
-    for (const m of mounts) if (m.fstype === 'tracefs') candidates.push(m.target);
+    for (const m of mounts) if (m.fstype === 'tracefs') mounted.push(m.target);
   } catch {
     // No /proc/self/mounts (fixture trees, odd containers): the standard paths below still work.
   }
-  // A fixture tree's mounts name real paths; map the standard ones into sysRoot.
-  candidates.push(path.join(sysRoot, 'kernel', 'tracing'), path.join(sysRoot, 'kernel', 'debug', 'tracing'));
+  const candidates = [
+    ...mounted,
+    path.join(sysRoot, 'kernel', 'tracing'),
+    path.join(sysRoot, 'kernel', 'debug', 'tracing'),
+  ];
+  let refused: TracefsLocation | null = null;
   for (const c of candidates) {
+    const state = await probeEventsDir(c);
+    if (state === 'ok') return { path: c, refused: null };
     // An empty mount point (tracefs not mounted) has no events/ directory.
-    if (await isDir(path.join(c, 'events'))) return c;
+    if (state !== 'absent' && refused === null) refused = { path: c, refused: state };
   }
-  return null;
+  if (refused !== null) return refused;
+  // Listed as mounted but events/ is missing: report the mount rather than "not mounted".
+  const first = mounted[0];
+  return first === undefined ? null : { path: first, refused: 'no events/ directory' };
 }
 
 /** Walk events/<category>/<name>/ when available_events cannot be read. */
@@ -104,8 +124,8 @@ async function listEventsDir(root: string): Promise<Set<string>> {
 
 /** Find tracefs and list its events. Never throws. */
 export async function readTracefs(procRoot = '/proc', sysRoot = '/sys'): Promise<TracefsRead> {
-  const root = await findTracefs(procRoot, sysRoot);
-  if (root === null) {
+  const found = await findTracefs(procRoot, sysRoot);
+  if (found === null) {
     return {
       path: null,
       events: new Set(),
@@ -114,6 +134,18 @@ export async function readTracefs(procRoot = '/proc', sysRoot = '/sys'): Promise
         'DAXMON_E_TRACEFS_NOT_MOUNTED',
         'tracefs is not mounted, so tracepoint probes cannot be attached (raw_tp/tp_btf still can); ' +
           'mount it with `mount -t tracefs nodev /sys/kernel/tracing`',
+      ),
+    };
+  }
+  const root = found.path;
+  if (found.refused !== null) {
+    return {
+      path: root,
+      events: new Set(),
+      via: null,
+      reason: reason(
+        'DAXMON_E_TRACEFS_UNREADABLE',
+        `tracefs at ${root} cannot be read (${found.refused}); it is root-only: run as root to list trace events`,
       ),
     };
   }

@@ -45,7 +45,21 @@ describe('tracefs', () => {
     await mkdir(path.join(elsewhere, 'events', 'fs_dax', 'dax_pmd_fault'), { recursive: true });
     await mkdir(path.join(proc, 'self'));
     await writeFile(path.join(proc, 'self', 'mounts'), `nodev ${elsewhere} tracefs rw 0 0\n`);
-    expect(await findTracefs(proc, fixture('tracefs', 'sys'))).toBe(elsewhere);
+    expect(await findTracefs(proc, fixture('tracefs', 'sys'))).toEqual({ path: elsewhere, refused: null });
+  });
+
+  it('a tracefs listed in mounts but not usable is reported as unreadable, not as not mounted', async () => {
+    const proc = await mkdtemp(path.join(os.tmpdir(), 'daxmon-tr-'));
+    const sys = await mkdtemp(path.join(os.tmpdir(), 'daxmon-tr-sys-'));
+    const mnt = await mkdtemp(path.join(os.tmpdir(), 'daxmon-tr-mnt-'));
+    await mkdir(path.join(proc, 'self'));
+    await writeFile(path.join(proc, 'self', 'mounts'), `tracefs ${mnt} tracefs rw 0 0\n`);
+    const r = await readTracefs(proc, sys);
+    expect(r.path).toBe(mnt);
+    expect(r.events.size).toBe(0);
+    expect(r.reason).toMatch(
+      /^DAXMON_E_TRACEFS_UNREADABLE: tracefs at .* cannot be read \(no events\/ directory\).*run as root/,
+    );
   });
 
   it('an empty mount point means not mounted: reported with the command that fixes it', async () => {
