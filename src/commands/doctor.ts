@@ -135,11 +135,13 @@ function libbpfSummary(pt: Record<ProgType, ProgTypeResult>): string {
   const refused = PROG_TYPES.filter((t) => pt[t].loads === false);
   const untested = PROG_TYPES.filter((t) => pt[t].loads === null);
   const tail = untested.length > 0 ? `; ${untested.join(', ')} untested` : '';
+  if (loads.length === PROG_TYPES.length)
+    return 'libbpf backend: every program type loads (fentry/fexit, kprobe, tracepoints)';
   if (loads.includes('fentry') || loads.includes('kprobe')) {
     return `libbpf backend: function probes (${loads.join(', ')})${refused.length ? `; ${refused.join(', ')} refused` : ''}${tail}`;
   }
   if (loads.length > 0) {
-    return `libbpf backend: tracepoint probes only (${refused.filter((t) => t === 'kprobe' || t === 'fentry').join(', ') || 'function probes'} refused)${tail}`;
+    return `libbpf backend: tracepoint probes only (${refused.join(', ') || 'function probes'} refused)${tail}`;
   }
   return `libbpf backend: no BPF program type loads here${tail}`;
 }
@@ -157,10 +159,12 @@ function summaryOf(facts: KernelFacts): string {
     // bpftrace's kprobe: and kfunc: need exactly the two types refused here.
     parts.push('bpftrace backend: tracepoints only');
   }
-  if (facts.tracefs.path === null && facts.progTypes.tracepoint.loads !== false) {
-    parts.push('tracefs not mounted: tracepoint attach needs it');
+  if (facts.tracefs.path === null) {
+    parts.push(
+      'tracefs not mounted: `tracepoint` programs need it (`mount -t tracefs nodev /sys/kernel/tracing`)',
+    );
   }
-  if (facts.pmem && !hasPmem(facts.pmem)) parts.push('no pmem: run `npm run lab` for a DAX VM');
+  if (facts.pmem && !hasPmem(facts.pmem)) parts.push('no pmem: run `daxmon lab` for a DAX VM');
   else if (facts.pmem) {
     const fsdax = facts.pmem.namespaces.filter((n) => n.mode === 'fsdax').length;
     const devdax = facts.pmem.daxDevices.length;
@@ -267,7 +271,9 @@ export function renderDoctorText(r: DoctorReport): string {
   } else {
     L.push(`  ${NO} kallsyms: ${r.kallsyms.reason ?? 'unreadable'}`);
   }
-  if (r.tracefs.path !== null) {
+  if (r.tracefs.path !== null && r.tracefs.reason !== undefined) {
+    L.push(`  ${UNKNOWN} tracefs ${r.tracefs.path}: ${r.tracefs.reason}`);
+  } else if (r.tracefs.path !== null) {
     L.push(`  ${YES} tracefs ${r.tracefs.path}: ${r.tracefs.eventCount} events`);
     L.push(
       `      ${mark(r.tracefs.fsDax.length > 0)} fs_dax: ${r.tracefs.fsDax.length ? r.tracefs.fsDax.map((e) => e.slice(7)).join(', ') : 'none (CONFIG_FS_DAX=n?)'}`,

@@ -73,8 +73,49 @@ describe('daxmon doctor', () => {
     expect(text).toMatch(/\? dax_folio_put +only as dax_folio_put\.isra\.0 \(kprobe only\)/);
     expect(text).toMatch(/✘ no nd regions, namespaces or device-dax devices/);
     expect(text).toContain(
-      'Summary: refcount model new (kallsyms); libbpf backend: tracepoint probes only (kprobe, fentry refused); bpftrace backend: tracepoints only; no pmem: run `npm run lab` for a DAX VM',
+      'Summary: refcount model new (kallsyms); libbpf backend: tracepoint probes only (kprobe, fentry refused); bpftrace backend: tracepoints only; no pmem: run `daxmon lab` for a DAX VM',
     );
+  });
+
+  it('without tracefs, the refused tracepoint type and the mount command show in the summary', async () => {
+    const json = JSON.stringify({
+      tracepoint: { loads: false, detail: 'loaded, attach to sched:sched_process_exit refused: ENOENT' },
+      raw_tp: { loads: true, detail: 'ok' },
+      tp_btf: { loads: true, detail: 'ok' },
+      kprobe: { loads: false, detail: 'ENOENT' },
+      fentry: { loads: false, detail: 'EPERM' },
+    });
+    const out = sink();
+    await runDoctor({
+      json: false,
+      out: out.stream,
+      gather: {
+        ...(await restrictedHost()),
+        sysRoot: NOWHERE,
+        run: async () => ({ exitCode: 0, stdout: json, stderr: '' }),
+      },
+    });
+    expect(out.text()).toMatch(
+      /Summary: .*libbpf backend: tracepoint probes only \(tracepoint, kprobe, fentry refused\);.*tracefs not mounted: `tracepoint` programs need it \(`mount -t tracefs nodev \/sys\/kernel\/tracing`\)/,
+    );
+  });
+
+  it('a host where everything loads says so', async () => {
+    const json = JSON.stringify(
+      Object.fromEntries(
+        ['tracepoint', 'raw_tp', 'tp_btf', 'kprobe', 'fentry'].map((t) => [t, { loads: true, detail: 'ok' }]),
+      ),
+    );
+    const out = sink();
+    await runDoctor({
+      json: false,
+      out: out.stream,
+      gather: { ...(await restrictedHost()), run: async () => ({ exitCode: 0, stdout: json, stderr: '' }) },
+    });
+    expect(out.text()).toMatch(
+      /libbpf backend: every program type loads \(fentry\/fexit, kprobe, tracepoints\)/,
+    );
+    expect(out.text()).not.toMatch(/bpftrace backend: tracepoints only/);
   });
 
   it('--json prints the whole structured report', async () => {
