@@ -93,6 +93,8 @@ export async function replay(
       opts.onEvent?.(e);
     },
     error(message, line, isFatal) {
+      // A headerless stream is fine when --model supplies what its header would have said.
+      if (!isFatal && opts.model && header === null && message.startsWith('missing header')) return;
       errors.push({ line, message });
       if (isFatal) fatal = line > 0 ? `line ${line}: ${message}` : message;
       else if (opts.strict) {
