@@ -288,11 +288,11 @@ async function cmdReplay(argv: string[]): Promise<number> {
   for (const e of r.errors.slice(0, 20))
     process.stderr.write(`daxmon replay: ${file}:${e.line}: ${e.message}\n`);
   if (r.errors.length > 20) process.stderr.write(`daxmon replay: … ${r.errors.length - 20} more bad lines\n`);
-  if (r.fatal && (r.events === 0 || r.header === null) && !v.strict) {
+  // Unusable input is 2 whether or not --strict was given; a --strict stop at a bad line is 3.
+  if (r.unusable) {
     process.stderr.write(`daxmon replay: ${r.fatal}\n`);
     return 2;
   }
-  if (r.fatal && !r.errors.length) return 2;
   if (r.errors.length > 0) return 3;
   if (v['fail-on-violation'] && r.violations.length > 0) return 1;
   return 0;

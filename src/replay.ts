@@ -38,6 +38,8 @@ export interface ReplayResult {
   errors: InputError[];
   /** The stream could not be (fully) used: unsupported schema, no model, --strict stop. */
   fatal: string | null;
+  /** The input as a whole is unusable (unsupported schema or header, no model, empty), not just a bad line. */
+  unusable: boolean;
   violations: Violation[];
   pipeline: Pipeline;
   seconds: number;
@@ -51,6 +53,7 @@ export async function replay(
   const violations: Violation[] = [];
   const errors: InputError[] = [];
   let fatal: string | null = null;
+  let unusable = false;
   let header: StreamHeader | null = null;
   let pipeline: Pipeline | null = null;
   let events = 0;
@@ -66,6 +69,7 @@ export async function replay(
     const model = opts.model ?? header?.kernel.model;
     if (!model) {
       fatal = 'the stream has no header naming the refcount model: pass --model old|new';
+      unusable = true;
       return null;
     }
     pipeline = buildPipeline({
@@ -96,8 +100,10 @@ export async function replay(
       // A headerless stream is fine when --model supplies what its header would have said.
       if (!isFatal && opts.model && header === null && message.startsWith('missing header')) return;
       errors.push({ line, message });
-      if (isFatal) fatal = line > 0 ? `line ${line}: ${message}` : message;
-      else if (opts.strict) {
+      if (isFatal) {
+        fatal = line > 0 ? `line ${line}: ${message}` : message;
+        unusable = true;
+      } else if (opts.strict) {
         fatal = `line ${line}: ${message} (--strict stops at the first bad line)`;
         pendingStop = true;
       }
@@ -130,6 +136,7 @@ export async function replay(
     events,
     errors,
     fatal,
+    unusable,
     violations,
     pipeline: p,
     seconds,
