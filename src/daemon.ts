@@ -194,10 +194,14 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
 
   const readiness = (): Readiness => {
     const attached = [...state.probes.values()].filter((p) => p.attached);
-    if (attached.length > 0) {
+    const names = attached.map((p) => `${p.backend}:${p.probe}`).join(', ');
+    // Ready means daxmon can check something: probes that attach but serve no check (the fs_dax
+    // fault tracepoints alone, on a kernel that refuses kprobes and fentry) leave it blind.
+    const active = engine.activity().filter((c) => c.active);
+    if (active.length > 0) {
       return {
         ready: true,
-        reason: `${attached.length} probe(s) attached: ${attached.map((p) => `${p.backend}:${p.probe}`).join(', ')}`,
+        reason: `${attached.length} probe(s) attached: ${names}; ${active.length} check(s) active`,
       };
     }
     if (chosen.length === 0) {
@@ -212,7 +216,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
       .map((s) => `${s.backend} ${s.lastExit?.reason ?? 'not started'}`);
     return {
       ready: false,
-      reason: `no probe attached yet${down.length ? `; backend ${down.join(', ')}` : ''}${notAttached.length ? `; unavailable: ${notAttached.map((p) => `${p.probe} (${p.detail})`).join('; ')}` : ''}`,
+      reason: `${attached.length ? `no check can run with the probes attached (${names})` : 'no probe attached yet'}${down.length ? `; backend ${down.join(', ')}` : ''}${notAttached.length ? `; unavailable: ${notAttached.map((p) => `${p.probe} (${p.detail})`).join('; ')}` : ''}`,
     };
   };
 
