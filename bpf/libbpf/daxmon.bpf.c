@@ -101,7 +101,11 @@ struct {
 /* pfn_t (≤6.17) keeps PFN_DEV/PFN_MAP/... in the top 12 bits (include/linux/pfn_t.h) */
 #define PFN_VALUE_MASK ((1ULL << 52) - 1)
 #define EOPNOTSUPP 95
-#define KERNEL_ADDR_MIN 0xffff800000000000ULL
+/*
+ * Lowest kernel address with 5-level paging (LA57: qemu -cpu max guests have it); 4-level kernels
+ * start at 0xffff800000000000, and user space ends far below either.
+ */
+#define KERNEL_ADDR_MIN 0xff00000000000000ULL
 
 /* The loader's stash keys: one per kprobe/kretprobe pair. */
 enum stash_hook {
@@ -127,6 +131,28 @@ enum stash_hook {
 };
 
 /* ---- small helpers --------------------------------------------------------------------------- */
+
+/*
+ * fentry/fexit arguments as plain scalars. The verifier types BTF pointer arguments and refuses
+ * the arithmetic done on them below (vmemmap offsets, compound_head masks); bpf_get_func_arg()
+ * (5.17+, inlined by the verifier) hands over the raw register value. It also counts a pfn_t
+ * (a one-u64 struct up to 6.17) as the single slot it occupies.
+ */
+static __always_inline u64 arg(void *ctx, u32 n)
+{
+	u64 v = 0;
+
+	bpf_get_func_arg(ctx, n, &v);
+	return v;
+}
+
+static __always_inline u64 ret_of(void *ctx)
+{
+	u64 v = 0;
+
+	bpf_get_func_ret(ctx, &v);
+	return v;
+}
 
 static __always_inline void count(u32 idx)
 {
@@ -414,6 +440,14 @@ static __always_inline bool stash_take(u32 hook, struct stash *out)
 	return true;
 }
 
+/* 7.x renamed dev_pagemap_ops.page_free(page) to folio_free(folio) (include/linux/memremap.h) */
+static __always_inline bool ops_has_free(const struct dev_pagemap_ops *ops)
+{
+	if (bpf_core_field_exists(((struct dev_pagemap_ops___folio *)0)->folio_free))
+		return BPF_CORE_READ((struct dev_pagemap_ops___folio *)ops, folio_free) != 0;
+	return BPF_CORE_READ(ops, page_free) != 0;
+}
+
 /* ---- pgmaps ------------------------------------------------------------------------------------- */
 
 static __always_inline int emit_pgmap(void *ctx, u64 pgmap, u64 start_pfn, u64 nr_pages,
@@ -433,7 +467,7 @@ static __always_inline int emit_pgmap(void *ctx, u64 pgmap, u64 start_pfn, u64 n
 	r->sub = BPF_CORE_READ(pm, type);
 	r->order = BPF_CORE_READ(pm, vmemmap_shift);
 	r->flags = extra_flags;
-	if (ops && BPF_CORE_READ(ops, page_free))
+	if (ops && ops_has_free(ops))
 		r->flags |= DAXMON_F_HAS_PAGE_FREE;
 	if (BPF_CORE_READ(pm, flags) & PGMAP_ALTMAP_VALID)
 		r->flags |= DAXMON_F_ALTMAP;
@@ -508,10 +542,9 @@ static __always_inline int on_memmap_init(void *ctx, u64 start_pfn, u64 nr_pages
 
 /* memmap_init_zone_device(zone, start_pfn, nr_pages, pgmap): once per range, 6.1..7.x */
 SEC("fexit/memmap_init_zone_device")
-int BPF_PROG(pgmap_register__fexit__memmap_init_zone_device, void *zone, unsigned long start_pfn,
-	     unsigned long nr_pages, struct dev_pagemap *pgmap)
+int pgmap_register__fexit__memmap_init_zone_device(u64 *ctx)
 {
-	return on_memmap_init(ctx, start_pfn, nr_pages, (u64)pgmap, true);
+	return on_memmap_init(ctx, arg(ctx, 1), arg(ctx, 2), arg(ctx, 3), true);
 }
 
 SEC("kprobe/memmap_init_zone_device")
@@ -553,15 +586,15 @@ static __always_inline int on_teardown_done(void *ctx, u64 pgmap)
 
 /* memunmap_pages(pgmap): kills pgmap->ref, waits for it, removes the memmap (mm/memremap.c) */
 SEC("fentry/memunmap_pages")
-int BPF_PROG(pgmap_teardown__fentry__memunmap_pages, struct dev_pagemap *pgmap)
+int pgmap_teardown__fentry__memunmap_pages(u64 *ctx)
 {
-	return on_teardown_begin(ctx, (u64)pgmap);
+	return on_teardown_begin(ctx, arg(ctx, 0));
 }
 
 SEC("fexit/memunmap_pages")
-int BPF_PROG(pgmap_teardown__fexit__memunmap_pages, struct dev_pagemap *pgmap)
+int pgmap_teardown__fexit__memunmap_pages(u64 *ctx)
 {
-	return on_teardown_done(ctx, (u64)pgmap);
+	return on_teardown_done(ctx, arg(ctx, 0));
 }
 
 SEC("kprobe/memunmap_pages")
@@ -594,9 +627,9 @@ static __always_inline int on_ref_release(void *ctx, u64 ref)
 }
 
 SEC("fentry/dev_pagemap_percpu_release")
-int BPF_PROG(pgmap_ref_release__fentry__dev_pagemap_percpu_release, struct percpu_ref *ref)
+int pgmap_ref_release__fentry__dev_pagemap_percpu_release(u64 *ctx)
 {
-	return on_ref_release(ctx, (u64)ref);
+	return on_ref_release(ctx, arg(ctx, 0));
 }
 
 SEC("kprobe/dev_pagemap_percpu_release")
@@ -706,10 +739,9 @@ static __always_inline int on_insert_entry(void *ctx, u64 xas, u64 vmf, u64 iter
 
 /* pfn is pfn_t (a u64 in a struct) up to 6.17 and unsigned long in 7.x: one register either way */
 SEC("fexit/dax_insert_entry")
-int BPF_PROG(dax_entry_insert__fexit__dax_insert_entry, struct xa_state *xas, struct vm_fault *vmf,
-	     struct iomap_iter *iter, void *entry, u64 pfn, unsigned long flags, void *ret)
+int dax_entry_insert__fexit__dax_insert_entry(u64 *ctx)
 {
-	return on_insert_entry(ctx, (u64)xas, (u64)vmf, (u64)iter, (u64)entry, (u64)ret);
+	return on_insert_entry(ctx, arg(ctx, 0), arg(ctx, 1), arg(ctx, 2), arg(ctx, 3), ret_of(ctx));
 }
 
 SEC("kprobe/dax_insert_entry")
@@ -792,10 +824,9 @@ static __always_inline int on_disassociate(void *ctx, u64 entry, u64 mapping, in
 }
 
 SEC("fentry/dax_disassociate_entry")
-int BPF_PROG(dax_entry_remove__fentry__dax_disassociate_entry, void *entry,
-	     struct address_space *mapping, bool trunc)
+int dax_entry_remove__fentry__dax_disassociate_entry(u64 *ctx)
 {
-	return on_disassociate(ctx, (u64)entry, (u64)mapping, trunc ? 1 : 0);
+	return on_disassociate(ctx, arg(ctx, 0), arg(ctx, 1), (arg(ctx, 2) & 0xff) ? 1 : 0);
 }
 
 SEC("kprobe/dax_disassociate_entry")
@@ -815,7 +846,7 @@ int BPF_KPROBE(dax_entry_remove__kprobe__dax_disassociate_entry__entry_only, voi
 /* ---- page-table inserts ------------------------------------------------------------------------ */
 
 static __always_inline int emit_map(void *ctx, u64 folio, u64 page_pfn, u8 via, bool write,
-				    u32 ret, bool pfn_insert)
+				    u32 ret, bool pfn_insert, u8 min_order)
 {
 	struct daxmon_rec *r;
 	struct finfo fi = {};
@@ -831,6 +862,12 @@ static __always_inline int emit_map(void *ctx, u64 folio, u64 page_pfn, u8 via, 
 	rec_folio(r, &fi);
 	if (!folio)
 		r->pfn = page_pfn;
+	/*
+	 * A PMD/PUD pfn insert maps 2 MiB/1 GiB of order-0 struct pages (old-model pmem is never
+	 * compound): report the extent of the mapping.
+	 */
+	if (r->order < min_order)
+		r->order = min_order;
 	r->b = page_pfn;
 	r->sub = via;
 	r->ret = ret;
@@ -858,7 +895,7 @@ static __always_inline int on_insert_page(void *ctx, u64 page, bool write, u32 r
 	folio = head_of(page);
 	if (!is_device_page(folio))
 		return 0;
-	return emit_map(ctx, folio, page_to_pfn(page), via, write, ret, false);
+	return emit_map(ctx, folio, page_to_pfn(page), via, write, ret, false, 0);
 }
 
 /* Old model: pfn inserts (devmap pfn_t up to 6.17). Other drivers use them too: filter by pfn. */
@@ -877,72 +914,40 @@ static __always_inline int on_insert_pfn(void *ctx, u64 pfn, bool write, u32 ret
 			return 0;
 		folio = head_of(page);
 	}
-	return emit_map(ctx, folio, pfn, via, write, ret, true);
+	return emit_map(ctx, folio, pfn, via, write, ret, true,
+			via == DAXMON_VIA_VMF_INSERT_PFN_PMD   ? PMD_ORDER
+			: via == DAXMON_VIA_VMF_INSERT_PFN_PUD ? PUD_ORDER
+							       : 0);
 }
 
-SEC("fexit/vmf_insert_page_mkwrite")
-int BPF_PROG(folio_map_pte__fexit__vmf_insert_page_mkwrite, struct vm_fault *vmf, struct page *page,
-	     bool write, u32 ret)
-{
-	return on_insert_page(ctx, (u64)page, write, ret, DAXMON_VIA_VMF_INSERT_PAGE_MKWRITE);
-}
+/* vm_fault_t and bool come back in the low bits of the registers */
+#define INSERT_FEXIT(probe, fn, handler, obj_arg, write_expr, via)                                \
+	SEC("fexit/" #fn)                                                                           \
+	int probe##__fexit__##fn(u64 *ctx)                                                          \
+	{                                                                                           \
+		return handler(ctx, arg(ctx, obj_arg), (write_expr), (u32)ret_of(ctx), via);        \
+	}
 
-SEC("fexit/vmf_insert_folio_pmd")
-int BPF_PROG(folio_map_pmd__fexit__vmf_insert_folio_pmd, struct vm_fault *vmf, struct folio *folio,
-	     bool write, u32 ret)
-{
-	return on_insert_page(ctx, (u64)folio, write, ret, DAXMON_VIA_VMF_INSERT_FOLIO_PMD);
-}
-
-SEC("fexit/vmf_insert_folio_pud")
-int BPF_PROG(folio_map_pud__fexit__vmf_insert_folio_pud, struct vm_fault *vmf, struct folio *folio,
-	     bool write, u32 ret)
-{
-	return on_insert_page(ctx, (u64)folio, write, ret, DAXMON_VIA_VMF_INSERT_FOLIO_PUD);
-}
-
-SEC("fexit/vmf_insert_mixed")
-int BPF_PROG(folio_map_pte__fexit__vmf_insert_mixed, struct vm_area_struct *vma,
-	     unsigned long addr, u64 pfn, u32 ret)
-{
-	return on_insert_pfn(ctx, pfn, false, ret, DAXMON_VIA_VMF_INSERT_MIXED);
-}
-
-SEC("fexit/vmf_insert_mixed_mkwrite")
-int BPF_PROG(folio_map_pte__fexit__vmf_insert_mixed_mkwrite, struct vm_area_struct *vma,
-	     unsigned long addr, u64 pfn, u32 ret)
-{
-	return on_insert_pfn(ctx, pfn, true, ret, DAXMON_VIA_VMF_INSERT_MIXED_MKWRITE);
-}
-
-SEC("fexit/vmf_insert_pfn_pmd")
-int BPF_PROG(folio_map_pmd__fexit__vmf_insert_pfn_pmd, struct vm_fault *vmf, u64 pfn, bool write,
-	     u32 ret)
-{
-	return on_insert_pfn(ctx, pfn, write, ret, DAXMON_VIA_VMF_INSERT_PFN_PMD);
-}
-
+/* new model: vmf_insert_page_mkwrite(vmf, page, write), vmf_insert_folio_pmd/pud(vmf, folio, write) */
+INSERT_FEXIT(folio_map_pte, vmf_insert_page_mkwrite, on_insert_page, 1, arg(ctx, 2) & 0xff,
+	     DAXMON_VIA_VMF_INSERT_PAGE_MKWRITE)
+INSERT_FEXIT(folio_map_pmd, vmf_insert_folio_pmd, on_insert_page, 1, arg(ctx, 2) & 0xff,
+	     DAXMON_VIA_VMF_INSERT_FOLIO_PMD)
+INSERT_FEXIT(folio_map_pud, vmf_insert_folio_pud, on_insert_page, 1, arg(ctx, 2) & 0xff,
+	     DAXMON_VIA_VMF_INSERT_FOLIO_PUD)
+/* old model: vmf_insert_mixed(_mkwrite)(vma, addr, pfn), vmf_insert_pfn_pmd/pud(vmf, pfn, write) */
+INSERT_FEXIT(folio_map_pte, vmf_insert_mixed, on_insert_pfn, 2, 0, DAXMON_VIA_VMF_INSERT_MIXED)
+INSERT_FEXIT(folio_map_pte, vmf_insert_mixed_mkwrite, on_insert_pfn, 2, 1,
+	     DAXMON_VIA_VMF_INSERT_MIXED_MKWRITE)
+INSERT_FEXIT(folio_map_pmd, vmf_insert_pfn_pmd, on_insert_pfn, 1, arg(ctx, 2) & 0xff,
+	     DAXMON_VIA_VMF_INSERT_PFN_PMD)
 /* 6.1: vmf_insert_pfn_pmd() is an inline wrapper of vmf_insert_pfn_pmd_prot(vmf, pfn, pgprot, write) */
-SEC("fexit/vmf_insert_pfn_pmd_prot")
-int BPF_PROG(folio_map_pmd__fexit__vmf_insert_pfn_pmd_prot, struct vm_fault *vmf, u64 pfn,
-	     u64 pgprot, bool write, u32 ret)
-{
-	return on_insert_pfn(ctx, pfn, write, ret, DAXMON_VIA_VMF_INSERT_PFN_PMD);
-}
-
-SEC("fexit/vmf_insert_pfn_pud")
-int BPF_PROG(folio_map_pud__fexit__vmf_insert_pfn_pud, struct vm_fault *vmf, u64 pfn, bool write,
-	     u32 ret)
-{
-	return on_insert_pfn(ctx, pfn, write, ret, DAXMON_VIA_VMF_INSERT_PFN_PUD);
-}
-
-SEC("fexit/vmf_insert_pfn_pud_prot")
-int BPF_PROG(folio_map_pud__fexit__vmf_insert_pfn_pud_prot, struct vm_fault *vmf, u64 pfn,
-	     u64 pgprot, bool write, u32 ret)
-{
-	return on_insert_pfn(ctx, pfn, write, ret, DAXMON_VIA_VMF_INSERT_PFN_PUD);
-}
+INSERT_FEXIT(folio_map_pmd, vmf_insert_pfn_pmd_prot, on_insert_pfn, 1, arg(ctx, 3) & 0xff,
+	     DAXMON_VIA_VMF_INSERT_PFN_PMD)
+INSERT_FEXIT(folio_map_pud, vmf_insert_pfn_pud, on_insert_pfn, 1, arg(ctx, 2) & 0xff,
+	     DAXMON_VIA_VMF_INSERT_PFN_PUD)
+INSERT_FEXIT(folio_map_pud, vmf_insert_pfn_pud_prot, on_insert_pfn, 1, arg(ctx, 3) & 0xff,
+	     DAXMON_VIA_VMF_INSERT_PFN_PUD)
 
 /* kprobe/kretprobe fallbacks of the inserts: the kprobe keeps the arguments for the return */
 #define INSERT_KPROBE(probe, fn, hook, obj_arg, write_expr)                                       \
@@ -1016,16 +1021,15 @@ static __always_inline int on_unmap(void *ctx, u64 folio, u64 page, u64 nr)
 
 /* folio_remove_rmap_ptes(folio, page, nr_pages, vma) / _pmd(folio, page, vma): mm/rmap.c 6.8+ */
 SEC("fentry/folio_remove_rmap_ptes")
-int BPF_PROG(folio_unmap__fentry__folio_remove_rmap_ptes, struct folio *folio, struct page *page,
-	     int nr_pages)
+int folio_unmap__fentry__folio_remove_rmap_ptes(u64 *ctx)
 {
-	return on_unmap(ctx, (u64)folio, (u64)page, nr_pages);
+	return on_unmap(ctx, arg(ctx, 0), arg(ctx, 1), (u32)arg(ctx, 2));
 }
 
 SEC("fentry/folio_remove_rmap_pmd")
-int BPF_PROG(folio_unmap__fentry__folio_remove_rmap_pmd, struct folio *folio, struct page *page)
+int folio_unmap__fentry__folio_remove_rmap_pmd(u64 *ctx)
 {
-	return on_unmap(ctx, (u64)folio, (u64)page, 0);
+	return on_unmap(ctx, arg(ctx, 0), arg(ctx, 1), 0);
 }
 
 SEC("kprobe/folio_remove_rmap_ptes")
@@ -1077,31 +1081,40 @@ static __always_inline u8 grab_op(u64 flags)
  * "ret" for the pointer/bool forms: 0 on success, -1 when NULL/false came back (no errno).
  */
 SEC("fexit/try_grab_folio")
-int BPF_PROG(gup_grab__fexit__try_grab_folio, struct folio *folio, int refs, unsigned int flags,
-	     int ret)
+int gup_grab__fexit__try_grab_folio(u64 *ctx)
 {
-	return emit_gup(ctx, (u64)folio, refs, flags, ret, grab_op(flags));
+	u32 flags = arg(ctx, 2);
+
+	return emit_gup(ctx, arg(ctx, 0), (u32)arg(ctx, 1), flags, (int)ret_of(ctx), grab_op(flags));
 }
 
 SEC("fexit/try_grab_folio_fast")
-int BPF_PROG(gup_grab__fexit__try_grab_folio_fast, struct page *page, int refs,
-	     unsigned int flags, struct folio *ret)
+int gup_grab__fexit__try_grab_folio_fast(u64 *ctx)
 {
-	return emit_gup(ctx, page ? head_of((u64)page) : 0, refs, flags, ret ? 0 : -1,
+	u64 page = arg(ctx, 0);
+	u32 flags = arg(ctx, 2);
+
+	return emit_gup(ctx, page ? head_of(page) : 0, (u32)arg(ctx, 1), flags, ret_of(ctx) ? 0 : -1,
 			grab_op(flags));
 }
 
 SEC("fexit/try_grab_page")
-int BPF_PROG(gup_grab__fexit__try_grab_page, struct page *page, unsigned int flags, bool ret)
+int gup_grab__fexit__try_grab_page(u64 *ctx)
 {
-	return emit_gup(ctx, page ? head_of((u64)page) : 0, 1, flags, ret ? 0 : -1, grab_op(flags));
+	u64 page = arg(ctx, 0);
+	u32 flags = arg(ctx, 1);
+
+	return emit_gup(ctx, page ? head_of(page) : 0, 1, flags, (ret_of(ctx) & 0xff) ? 0 : -1,
+			grab_op(flags));
 }
 
 SEC("fexit/try_grab_folio")
-int BPF_PROG(gup_grab__fexit__try_grab_folio__page, struct page *page, int refs,
-	     unsigned int flags, struct folio *ret)
+int gup_grab__fexit__try_grab_folio__page(u64 *ctx)
 {
-	return emit_gup(ctx, page ? head_of((u64)page) : 0, refs, flags, ret ? 0 : -1,
+	u64 page = arg(ctx, 0);
+	u32 flags = arg(ctx, 2);
+
+	return emit_gup(ctx, page ? head_of(page) : 0, (u32)arg(ctx, 1), flags, ret_of(ctx) ? 0 : -1,
 			grab_op(flags));
 }
 
@@ -1186,9 +1199,11 @@ static __always_inline u8 put_op(u64 flags)
 }
 
 SEC("fexit/gup_put_folio")
-int BPF_PROG(gup_put__fexit__gup_put_folio, struct folio *folio, int refs, unsigned int flags)
+int gup_put__fexit__gup_put_folio(u64 *ctx)
 {
-	return emit_gup(ctx, (u64)folio, refs, flags, 0, put_op(flags));
+	u32 flags = arg(ctx, 2);
+
+	return emit_gup(ctx, arg(ctx, 0), (u32)arg(ctx, 1), flags, 0, put_op(flags));
 }
 
 SEC("kprobe/gup_put_folio")
@@ -1228,10 +1243,9 @@ static __always_inline int on_check_vma(void *ctx, u64 gup_flags, int ret)
 }
 
 SEC("fexit/check_vma_flags")
-int BPF_PROG(gup_longterm_check__fexit__check_vma_flags, struct vm_area_struct *vma,
-	     unsigned long gup_flags, int ret)
+int gup_longterm_check__fexit__check_vma_flags(u64 *ctx)
 {
-	return on_check_vma(ctx, gup_flags, ret);
+	return on_check_vma(ctx, arg(ctx, 1), (int)ret_of(ctx));
 }
 
 SEC("kprobe/check_vma_flags")
@@ -1284,15 +1298,15 @@ static __always_inline int on_devmap_put(void *ctx, u64 page, u64 refs)
 }
 
 SEC("fentry/__put_devmap_managed_folio_refs")
-int BPF_PROG(devmap_put__fentry____put_devmap_managed_folio_refs, struct folio *folio, int refs)
+int devmap_put__fentry____put_devmap_managed_folio_refs(u64 *ctx)
 {
-	return on_devmap_put(ctx, (u64)folio, refs);
+	return on_devmap_put(ctx, arg(ctx, 0), (u32)arg(ctx, 1));
 }
 
 SEC("fentry/__put_devmap_managed_page_refs")
-int BPF_PROG(devmap_put__fentry____put_devmap_managed_page_refs, struct page *page, int refs)
+int devmap_put__fentry____put_devmap_managed_page_refs(u64 *ctx)
 {
-	return on_devmap_put(ctx, (u64)page, refs);
+	return on_devmap_put(ctx, arg(ctx, 0), (u32)arg(ctx, 1));
 }
 
 SEC("kprobe/__put_devmap_managed_folio_refs")
@@ -1345,9 +1359,9 @@ static __always_inline int on_wake_up_var(void *ctx, u64 var)
 }
 
 SEC("fentry/wake_up_var")
-int BPF_PROG(folio_idle__fentry__wake_up_var, void *var)
+int folio_idle__fentry__wake_up_var(u64 *ctx)
 {
-	return on_wake_up_var(ctx, (u64)var);
+	return on_wake_up_var(ctx, arg(ctx, 0));
 }
 
 SEC("kprobe/wake_up_var")
@@ -1388,15 +1402,15 @@ static __always_inline int on_free(void *ctx, u64 folio)
 }
 
 SEC("fentry/free_zone_device_folio")
-int BPF_PROG(zone_device_free__fentry__free_zone_device_folio, struct folio *folio)
+int zone_device_free__fentry__free_zone_device_folio(u64 *ctx)
 {
-	return on_free(ctx, (u64)folio);
+	return on_free(ctx, arg(ctx, 0));
 }
 
 SEC("fentry/free_zone_device_page")
-int BPF_PROG(zone_device_free__fentry__free_zone_device_page, struct page *page)
+int zone_device_free__fentry__free_zone_device_page(u64 *ctx)
 {
-	return on_free(ctx, (u64)page);
+	return on_free(ctx, arg(ctx, 0));
 }
 
 SEC("kprobe/free_zone_device_folio")
@@ -1435,10 +1449,9 @@ static __always_inline int on_busy(void *ctx, u64 mapping, u64 page)
 }
 
 SEC("fexit/dax_layout_busy_page_range")
-int BPF_PROG(busy_page__fexit__dax_layout_busy_page_range, struct address_space *mapping,
-	     long long start, long long end, struct page *ret)
+int busy_page__fexit__dax_layout_busy_page_range(u64 *ctx)
 {
-	return on_busy(ctx, (u64)mapping, (u64)ret);
+	return on_busy(ctx, arg(ctx, 0), ret_of(ctx));
 }
 
 SEC("kprobe/dax_layout_busy_page_range")
@@ -1523,24 +1536,16 @@ static __always_inline int on_break_end(void *ctx, u64 inode, u8 fn, int ret)
 	return 0;
 }
 
-static __always_inline int fexit_ret(void *ctx)
-{
-	u64 ret = 0;
-
-	bpf_get_func_ret(ctx, &ret);
-	return (int)ret;
-}
-
 #define BREAK_PROGS(fn, id)                                                                        \
 	SEC("fentry/" #fn)                                                                          \
-	int BPF_PROG(layout_break__fentry__##fn, struct inode *inode)                               \
+	int layout_break__fentry__##fn(u64 *ctx)                                                    \
 	{                                                                                           \
-		return on_break_begin(ctx, (u64)inode, id);                                         \
+		return on_break_begin(ctx, arg(ctx, 0), id);                                        \
 	}                                                                                           \
 	SEC("fexit/" #fn)                                                                           \
-	int BPF_PROG(layout_break__fexit__##fn, struct inode *inode)                                \
+	int layout_break__fexit__##fn(u64 *ctx)                                                     \
 	{                                                                                           \
-		return on_break_end(ctx, (u64)inode, id, fexit_ret(ctx));                           \
+		return on_break_end(ctx, arg(ctx, 0), id, (int)ret_of(ctx));                        \
 	}                                                                                           \
 	SEC("kprobe/" #fn)                                                                          \
 	int BPF_KPROBE(layout_break__kprobe__##fn, struct inode *inode)                             \
@@ -1577,13 +1582,13 @@ static __always_inline int on_wait_dax_page(void)
 }
 
 SEC("fentry/xfs_wait_dax_page")
-int BPF_PROG(layout_break_sleep__fentry__xfs_wait_dax_page)
+int layout_break_sleep__fentry__xfs_wait_dax_page(u64 *ctx)
 {
 	return on_wait_dax_page();
 }
 
 SEC("fentry/ext4_wait_dax_page")
-int BPF_PROG(layout_break_sleep__fentry__ext4_wait_dax_page)
+int layout_break_sleep__fentry__ext4_wait_dax_page(u64 *ctx)
 {
 	return on_wait_dax_page();
 }

@@ -117,6 +117,11 @@ struct dev_pagemap_ops {
 	void (*page_free)(struct page *page);
 };
 
+/* 7.x: ->page_free(page) became ->folio_free(folio) */
+struct dev_pagemap_ops___folio {
+	void (*folio_free)(struct folio *folio);
+};
+
 struct percpu_ref {
 	unsigned long percpu_count_ptr;
 };

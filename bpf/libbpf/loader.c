@@ -57,12 +57,33 @@ struct want {
 	char *target; /* attach target override (PROG@TARGET), or NULL */
 	bool loadable;
 	bool attached;
+	struct bpf_link *link;
 	char error[512];
+};
+
+/*
+ * One kernel hook Node wants covered, with alternative ways to cover it in preference order
+ * (e.g. fexit, else kprobe+kretprobe). An alternative is used only if every program of it
+ * loads and attaches.
+ */
+#define MAX_HOOKS 256
+#define MAX_ALTS 4
+#define MAX_ALT_PROGS 4
+struct alt {
+	int prog[MAX_ALT_PROGS]; /* indexes into opt.want */
+	int n;
+};
+struct hook {
+	struct alt alts[MAX_ALTS];
+	int n_alts;
+	int chosen; /* index into alts, -1: none worked */
 };
 
 static struct {
 	struct want want[MAX_ENABLE];
 	int n_want;
+	struct hook hooks[MAX_HOOKS];
+	int n_hooks;
 	bool enable_all;
 	bool strict, list, text, verbose;
 	unsigned int ringbuf_mb;
@@ -293,7 +314,8 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 		keep_verifier_tail(begin + strlen("-- BEGIN PROG LOAD LOG --"));
 		goto out;
 	}
-	if (strstr(line, "failed to load object") || strstr(line, "failed to load: -"))
+	if (strstr(line, "failed to load object") || strstr(line, "failed to load: -") ||
+	    strstr(line, "ulimit -l"))
 		goto out;
 	if (!strncmp(line, "libbpf: ", 8))
 		line += 8;
@@ -391,6 +413,18 @@ static const struct ksym *ksym_find(uint64_t ip)
 			hi = mid;
 	}
 	return &ksyms[lo];
+}
+
+/* JITed BPF programs and trampolines are listed as "[bpf]" (CONFIG_BPF_JIT, bpf_jit_kallsyms). */
+static bool in_bpf(uint64_t ip)
+{
+	const struct ksym *k = ksym_find(ip);
+	size_t n;
+
+	if (!k)
+		return false;
+	n = strlen(k->name);
+	return (n > 6 && !strcmp(k->name + n - 6, " [bpf]")) || !strncmp(k->name, "bpf_trampoline_", 15);
 }
 
 /* "func+0x1a" or "func+0x1a [xfs]"; addresses never leave the loader (KASLR). */
@@ -697,6 +731,69 @@ static void out_attach(const char *name, const char *sec, const struct want *w)
 	sb_emit(&b);
 }
 
+/* The attach frames of one hook: its chosen programs, or why no alternative worked. */
+static void report_hook(struct bpf_object *obj, const struct hook *h)
+{
+	const struct alt *show = &h->alts[h->chosen >= 0 ? h->chosen : 0];
+
+	for (int k = 0; k < show->n; k++) {
+		struct want w = opt.want[show->prog[k]];
+		struct bpf_program *q = bpf_object__find_program_by_name(obj, w.name);
+
+		w.attached = h->chosen >= 0;
+		if (!w.attached) {
+			/* every alternative's first failure, in order */
+			char all[512] = "";
+			size_t len = 0;
+
+			for (int a = 0; a < h->n_alts; a++)
+				for (int j = 0; j < h->alts[a].n; j++) {
+					const struct want *x = &opt.want[h->alts[a].prog[j]];
+
+					if (!x->error[0])
+						continue;
+					len += snprintf(all + len, len < sizeof(all) ? sizeof(all) - len : 0,
+							"%s%s: %s", len ? " | " : "", x->name, x->error);
+					break;
+				}
+			snprintf(w.error, sizeof(w.error), "%s", all[0] ? all : "failed");
+		}
+		out_attach(w.name, q ? bpf_program__section_name(q) : "?/?", &w);
+	}
+}
+
+/* "probe":{"hooks":N,"attached":M} for every logical probe named in --enable */
+static void probe_summary(struct sbuf *b)
+{
+	char seen[MAX_HOOKS][128];
+	int n_seen = 0;
+
+	for (int i = 0; i < opt.n_hooks; i++) {
+		char probe[128];
+		int hooks = 0, attached = 0;
+		bool dup = false;
+
+		prog_probe(opt.want[opt.hooks[i].alts[0].prog[0]].name, probe, sizeof(probe));
+		for (int j = 0; j < n_seen; j++)
+			dup |= !strcmp(seen[j], probe);
+		if (dup)
+			continue;
+		snprintf(seen[n_seen++], sizeof(seen[0]), "%s", probe);
+		for (int j = i; j < opt.n_hooks; j++) {
+			char pj[128];
+
+			prog_probe(opt.want[opt.hooks[j].alts[0].prog[0]].name, pj, sizeof(pj));
+			if (strcmp(pj, probe))
+				continue;
+			hooks++;
+			attached += opt.hooks[j].chosen >= 0;
+		}
+		sb_add(b, "%s", n_seen > 1 ? "," : "");
+		sb_str(b, probe);
+		sb_add(b, ":{\"hooks\":%d,\"attached\":%d}", hooks, attached);
+	}
+}
+
 /* ---- records ------------------------------------------------------------------------------------ */
 
 static int stack_map_fd = -1;
@@ -713,7 +810,12 @@ static void send_stack(uint32_t id)
 	stack_sent[id / 8] |= 1 << (id % 8);
 	sb_add(&b, "{\"kind\":\"stack\",\"id\":%u,\"frames\":[", id);
 	if (stack_map_fd >= 0 && !bpf_map_lookup_elem(stack_map_fd, &id, ips)) {
-		for (int i = 0; i < STACK_DEPTH && ips[i]; i++) {
+		int i = 0;
+
+		/* the innermost frames are the BPF program and its trampoline: not the kernel's */
+		while (i < STACK_DEPTH && ips[i] && in_bpf(ips[i]))
+			i++;
+		for (; i < STACK_DEPTH && ips[i]; i++) {
 			if (!first)
 				sb_add(&b, ",");
 			symbolize(ips[i], &b);
@@ -855,33 +957,74 @@ static uint64_t now_ms(void)
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: daxmon-loader [--enable PROG[@TARGET],...|all] [--strict] [--ringbuf-mb N]\n"
+		"usage: daxmon-loader [--enable HOOK,...|all] [--strict] [--ringbuf-mb N]\n"
 		"                     [--pgmap-range START:NR ...] [--stacks none|default|all]\n"
 		"                     [--flush-ms N] [--zone-shift N] [--list] [--text] [--verbose] "
 		"OBJECT\n"
+		"  HOOK = PROG[+PROG...][|PROG[+PROG...]...]: alternatives in preference order,\n"
+		"  PROG = NAME[@TARGET] (TARGET overrides the section's function or tracepoint)\n"
 		"Streams daxmon records as frames on stdout (docs/backend-protocol.md).\n");
 }
 
-static void add_want(char *item)
+static int add_want(const char *item)
 {
-	char *at;
+	char *name = strdup(item), *at = strchr(name, '@');
 
-	if (!*item)
-		return;
-	if (!strcmp(item, "all")) {
-		opt.enable_all = true;
-		return;
+	if (at)
+		*at++ = 0;
+	for (int i = 0; i < opt.n_want; i++) {
+		struct want *w = &opt.want[i];
+
+		if (!strcmp(w->name, name) && !strcmp(w->target ?: "", at ?: "")) {
+			free(name);
+			return i;
+		}
 	}
 	if (opt.n_want == MAX_ENABLE) {
 		fprintf(stderr, "daxmon-loader: too many programs in --enable\n");
 		exit(2);
 	}
-	at = strchr(item, '@');
-	if (at)
-		*at++ = 0;
-	opt.want[opt.n_want].name = strdup(item);
+	opt.want[opt.n_want].name = name;
 	opt.want[opt.n_want].target = at && *at ? strdup(at) : NULL;
-	opt.n_want++;
+	return opt.n_want++;
+}
+
+/* HOOK = ALT['|'ALT...], ALT = PROG['+'PROG...], PROG = NAME['@'TARGET] */
+static void add_hook(char *spec)
+{
+	struct hook *h;
+	char *alt_save = NULL, *alt;
+
+	if (!*spec)
+		return;
+	if (!strcmp(spec, "all")) {
+		opt.enable_all = true;
+		return;
+	}
+	if (opt.n_hooks == MAX_HOOKS) {
+		fprintf(stderr, "daxmon-loader: too many hooks in --enable\n");
+		exit(2);
+	}
+	h = &opt.hooks[opt.n_hooks++];
+	h->chosen = -1;
+	for (alt = strtok_r(spec, "|", &alt_save); alt; alt = strtok_r(NULL, "|", &alt_save)) {
+		char *prog_save = NULL, *prog;
+		struct alt *a;
+
+		if (h->n_alts == MAX_ALTS) {
+			fprintf(stderr, "daxmon-loader: at most %d alternatives per hook\n", MAX_ALTS);
+			exit(2);
+		}
+		a = &h->alts[h->n_alts++];
+		for (prog = strtok_r(alt, "+", &prog_save); prog; prog = strtok_r(NULL, "+", &prog_save)) {
+			if (a->n == MAX_ALT_PROGS) {
+				fprintf(stderr, "daxmon-loader: at most %d programs per alternative\n",
+					MAX_ALT_PROGS);
+				exit(2);
+			}
+			a->prog[a->n++] = add_want(prog);
+		}
+	}
 }
 
 static void parse_args(int argc, char **argv)
@@ -908,7 +1051,7 @@ static void parse_args(int argc, char **argv)
 			char *s = strdup(optarg), *tok, *save = NULL;
 
 			for (tok = strtok_r(s, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-				add_want(tok);
+				add_hook(tok);
 			break;
 		}
 		case 's':
@@ -1075,7 +1218,7 @@ int main(int argc, char **argv)
 			char *name = strdup(bpf_program__name(p));
 
 			if (!want_find(name))
-				add_want(name);
+				add_hook(name);
 			free(name);
 		}
 	}
@@ -1116,32 +1259,68 @@ int main(int argc, char **argv)
 		}
 	}
 
-	/* attach, in --enable order */
+	/* attach each hook with the first alternative whose programs all attach */
+	for (int i = 0; i < opt.n_hooks; i++) {
+		struct hook *h = &opt.hooks[i];
+
+		for (int a = 0; a < h->n_alts && h->chosen < 0; a++) {
+			struct alt *al = &h->alts[a];
+			bool ok = true;
+
+			for (int k = 0; k < al->n && ok; k++) {
+				struct want *w = &opt.want[al->prog[k]];
+				struct bpf_program *q = bpf_object__find_program_by_name(obj, w->name);
+
+				if (w->link)
+					continue;
+				if (!q || !w->loadable) {
+					ok = false;
+					break;
+				}
+				clear_log();
+				w->link = attach_one(q, w);
+				if (!w->link) {
+					describe_failure(w->error, sizeof(w->error), "attach", errno);
+					ok = false;
+				}
+			}
+			if (ok) {
+				h->chosen = a;
+				continue;
+			}
+			/* undo a partly attached alternative (e.g. the kprobe without its kretprobe) */
+			for (int k = 0; k < al->n; k++) {
+				struct want *w = &opt.want[al->prog[k]];
+				bool used = false;
+
+				for (int j = 0; j < i; j++)
+					for (int k2 = 0; opt.hooks[j].chosen >= 0 &&
+							 k2 < opt.hooks[j].alts[opt.hooks[j].chosen].n;
+					     k2++)
+						used |= opt.hooks[j].alts[opt.hooks[j].chosen].prog[k2] ==
+							al->prog[k];
+				if (w->link && !used) {
+					bpf_link__destroy(w->link);
+					w->link = NULL;
+				}
+			}
+		}
+		report_hook(obj, h);
+		if (h->chosen >= 0)
+			n_attached++;
+		else
+			n_failed++;
+	}
 	for (int i = 0; i < opt.n_want; i++) {
 		struct want *w = &opt.want[i];
-		struct bpf_program *q = bpf_object__find_program_by_name(obj, w->name);
-		const char *sec = q ? bpf_program__section_name(q) : "?/?";
 
-		if (q && w->loadable) {
-			struct bpf_link *l;
-
-			clear_log();
-			l = attach_one(q, w);
-			if (l)
-				w->attached = true;
-			else
-				describe_failure(w->error, sizeof(w->error), "attach", errno);
-		}
-		if (w->attached) {
-			n_attached++;
-			if (strstr(w->name, "__xfs_wait_dax_page"))
-				sleep_bits |= 1U << DAXMON_FN_XFS_BREAK_DAX_LAYOUTS;
-			if (strstr(w->name, "__ext4_wait_dax_page"))
-				sleep_bits |= 1U << DAXMON_FN_EXT4_BREAK_LAYOUTS;
-		} else {
-			n_failed++;
-		}
-		out_attach(w->name, sec, w);
+		w->attached = w->link != NULL;
+		if (!w->attached)
+			continue;
+		if (strstr(w->name, "__xfs_wait_dax_page"))
+			sleep_bits |= 1U << DAXMON_FN_XFS_BREAK_DAX_LAYOUTS;
+		if (strstr(w->name, "__ext4_wait_dax_page"))
+			sleep_bits |= 1U << DAXMON_FN_EXT4_BREAK_LAYOUTS;
 	}
 	if (sleep_bits) {
 		struct bpf_map *m = bpf_object__find_map_by_name(obj, ".data.state");
@@ -1153,11 +1332,13 @@ int main(int argc, char **argv)
 				strerror(errno));
 	}
 	if (opt.strict && n_failed) {
-		out_error("DAXMON_E_LOADER_STRICT", "%d of %d programs did not attach (--strict)",
-			  n_failed, opt.n_want);
+		out_error("DAXMON_E_LOADER_STRICT", "%d of %d hooks could not be attached (--strict)",
+			  n_failed, opt.n_hooks);
 		return 1;
 	}
 
+	/* again: our own programs and trampolines are in kallsyms now, and get skipped in stacks */
+	ksyms_load();
 	stack_map_fd = bpf_object__find_map_fd_by_name(obj, "stacks");
 	counters_fd = bpf_object__find_map_fd_by_name(obj, "counters");
 	ncpus = libbpf_num_possible_cpus();
@@ -1168,7 +1349,10 @@ int main(int argc, char **argv)
 		out_error("DAXMON_E_LOADER_RINGBUF", "ring buffer: %s", strerror(errno));
 		return 1;
 	}
-	sb_add(&b, "{\"kind\":\"ready\",\"attached\":%d,\"failed\":%d}", n_attached, n_failed);
+	sb_add(&b, "{\"kind\":\"ready\",\"attached\":%d,\"failed\":%d,\"probes\":{", n_attached,
+	       n_failed);
+	probe_summary(&b);
+	sb_add(&b, "}}");
 	sb_emit(&b);
 	out_flush();
 

@@ -229,7 +229,8 @@ export class LibbpfDecoder implements StreamDecoder {
           vmemmapShift: order,
           hasPageFree: (flags & 1) !== 0,
           altmap: (flags & 2) !== 0,
-          source: 'hook',
+          // DAXMON_F_DISCOVERED: read off a folio's pgmap, registered before the probes attached
+          source: (flags & 4) !== 0 ? 'discovered' : 'hook',
         };
       }
       case REC.PGMAP_TEARDOWN_BEGIN: {

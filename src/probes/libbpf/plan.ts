@@ -1,0 +1,522 @@
+/**
+ * The libbpf backend: hook selection for this host and the loader's command line.
+ *
+ * bpf/libbpf/daxmon.bpf.c carries a program for every hook of kernel-model.md §8, in every form
+ * the kernels offer (fentry/fexit, kprobe/kretprobe, tp_btf, tracepoint). Which of them make
+ * sense here follows from KernelFacts: the function must be in /proc/kallsyms (static functions
+ * are inlined in some builds and not others), the tracepoint in tracefs, and the program type
+ * must not be refused (daxmon-bpfcheck). For each hook the loader gets the alternatives in
+ * preference order — fentry/fexit first (cheapest, typed arguments), kprobe/kretprobe when the
+ * function exists but fentry does not load, and kprobe alone for compiler clones (`.isra.N`),
+ * which have no BTF — and attaches the first that works (docs/backend-protocol.md).
+ *
+ * Pure: no I/O besides the injectable artifact check in `available()`.
+ */
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Backend, BackendLaunch, BackendLog, BackendOptions } from '../backend.js';
+import type { KernelFacts, ProgType } from '../../kernel/facts.js';
+import { hasFunction, hasTracepoint } from '../../kernel/facts.js';
+import type { RefcountModel } from '../../events/types.js';
+import { packageRoot } from '../../kernel/exec.js';
+import { DaxmonError } from '../../errors.js';
+import { LibbpfDecoder, type LoaderMeta } from './records.js';
+
+/** The program types of the object, and which daxmon-bpfcheck answer governs each. */
+export type LibbpfVia = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint';
+const GATE: Record<LibbpfVia, ProgType> = {
+  fentry: 'fentry',
+  kprobe: 'kprobe',
+  tp_btf: 'tp_btf',
+  tracepoint: 'tracepoint',
+};
+
+/** One way to cover a hook: programs that must all attach (an entry/return pair, or one). */
+export interface HookVariant {
+  via: LibbpfVia;
+  programs: string[];
+}
+
+export interface HookDef {
+  /** The kernel function (kallsyms name) or tracepoint (`category:name`). */
+  target: string;
+  kind: 'function' | 'tracepoint';
+  /** In preference order. */
+  variants: HookVariant[];
+  /**
+   * A compiler clone some builds have instead of `target` (`dax_disassociate_entry.isra.0` in
+   * Debian's 7.3): only a kprobe reaches it, with programs that read only what the clone kept.
+   */
+  clone?: { pattern: RegExp; programs: string[]; why: string };
+  /** The hook only applies where this holds (a different signature, the other model's path). */
+  when?: (facts: KernelFacts) => boolean;
+}
+
+export interface ProbeDef {
+  probe: string;
+  hooks: HookDef[];
+  /** The models whose events this probe exists for; elsewhere it is "not applicable". */
+  models: readonly RefcountModel[];
+  /** Legitimately absent on some builds (an inlined static callback): never fatal with --strict. */
+  optional?: boolean;
+}
+
+const fexitPair = (probe: string, fn: string): HookVariant[] => [
+  { via: 'fentry', programs: [`${probe}__fexit__${fn}`] },
+  { via: 'kprobe', programs: [`${probe}__kprobe__${fn}`, `${probe}__kretprobe__${fn}`] },
+];
+const fentryOnly = (probe: string, fn: string): HookVariant[] => [
+  { via: 'fentry', programs: [`${probe}__fentry__${fn}`] },
+  { via: 'kprobe', programs: [`${probe}__kprobe__${fn}`] },
+];
+const fn = (target: string, variants: HookVariant[], extra: Partial<HookDef> = {}): HookDef => ({
+  target,
+  kind: 'function',
+  variants,
+  ...extra,
+});
+const tp = (probe: string, category: string, name: string): HookDef => ({
+  target: `${category}:${name}`,
+  kind: 'tracepoint',
+  variants: [
+    { via: 'tp_btf', programs: [`${probe}__tp_btf__${name}`] },
+    { via: 'tracepoint', programs: [`${probe}__tracepoint__${name}`] },
+  ],
+});
+const mapHook = (probe: string, target: string): HookDef => fn(target, fexitPair(probe, target));
+
+/** 6.10 split try_grab_folio's two roles ("mm: gup: stop abusing try_grab_folio"). */
+const grabFolioTakesFolio = (f: KernelFacts): boolean => hasFunction(f, 'try_grab_folio_fast');
+const isNewModel = (f: KernelFacts): boolean => f.model.model === 'new';
+
+/**
+ * Every logical probe and its hooks (kernel-model.md §4.2, §8). The probe names are the `probe`
+ * label of daxmon_probe_attached and the prefix of each program name in daxmon.bpf.c.
+ */
+export const LIBBPF_PROBES: readonly ProbeDef[] = [
+  {
+    probe: 'pgmap_register',
+    models: ['old', 'new'],
+    hooks: [
+      fn('memmap_init_zone_device', [
+        { via: 'fentry', programs: ['pgmap_register__fexit__memmap_init_zone_device'] },
+        { via: 'kprobe', programs: ['pgmap_register__kprobe__memmap_init_zone_device'] },
+      ]),
+    ],
+  },
+  {
+    probe: 'pgmap_teardown',
+    models: ['old', 'new'],
+    hooks: [
+      fn('memunmap_pages', [
+        {
+          via: 'fentry',
+          programs: ['pgmap_teardown__fentry__memunmap_pages', 'pgmap_teardown__fexit__memunmap_pages'],
+        },
+        {
+          via: 'kprobe',
+          programs: ['pgmap_teardown__kprobe__memunmap_pages', 'pgmap_teardown__kretprobe__memunmap_pages'],
+        },
+      ]),
+    ],
+  },
+  {
+    probe: 'pgmap_ref_release',
+    models: ['old', 'new'],
+    hooks: [fn('dev_pagemap_percpu_release', fentryOnly('pgmap_ref_release', 'dev_pagemap_percpu_release'))],
+  },
+  {
+    probe: 'dax_fault_pte',
+    models: ['old', 'new'],
+    hooks: [tp('dax_fault_pte', 'fs_dax', 'dax_pte_fault_done')],
+  },
+  {
+    probe: 'dax_fault_pmd',
+    models: ['old', 'new'],
+    hooks: [tp('dax_fault_pmd', 'fs_dax', 'dax_pmd_fault_done')],
+  },
+  {
+    probe: 'dax_entry_insert',
+    models: ['old', 'new'],
+    hooks: [fn('dax_insert_entry', fexitPair('dax_entry_insert', 'dax_insert_entry'))],
+  },
+  {
+    probe: 'dax_entry_remove',
+    models: ['old', 'new'],
+    hooks: [
+      fn(
+        'dax_disassociate_entry',
+        [
+          { via: 'fentry', programs: ['dax_entry_remove__fentry__dax_disassociate_entry'] },
+          { via: 'kprobe', programs: ['dax_entry_remove__kprobe__dax_disassociate_entry'] },
+        ],
+        {
+          clone: {
+            pattern: /^dax_disassociate_entry\.(isra|constprop)\.\d+$/,
+            programs: ['dax_entry_remove__kprobe__dax_disassociate_entry__entry_only'],
+            // Debian 7.3.4: the clone takes only the entry (mapping and trunc dropped), checked by
+            // disassembly; the program sanity-checks the entry and counts what does not fit.
+            why: 'only the compiler clone exists (kprobe reads the entry argument alone)',
+          },
+        },
+      ),
+    ],
+  },
+  {
+    probe: 'folio_map_pte',
+    models: ['old', 'new'],
+    hooks: [
+      mapHook('folio_map_pte', 'vmf_insert_page_mkwrite'),
+      mapHook('folio_map_pte', 'vmf_insert_mixed_mkwrite'),
+      mapHook('folio_map_pte', 'vmf_insert_mixed'),
+    ],
+  },
+  {
+    probe: 'folio_map_pmd',
+    models: ['old', 'new'],
+    hooks: [
+      mapHook('folio_map_pmd', 'vmf_insert_folio_pmd'),
+      mapHook('folio_map_pmd', 'vmf_insert_pfn_pmd'),
+      // 6.1: vmf_insert_pfn_pmd() is an inline wrapper of this one.
+      mapHook('folio_map_pmd', 'vmf_insert_pfn_pmd_prot'),
+    ],
+  },
+  {
+    probe: 'folio_map_pud',
+    models: ['old', 'new'],
+    hooks: [
+      mapHook('folio_map_pud', 'vmf_insert_folio_pud'),
+      mapHook('folio_map_pud', 'vmf_insert_pfn_pud'),
+      mapHook('folio_map_pud', 'vmf_insert_pfn_pud_prot'),
+    ],
+  },
+  {
+    // Old-model FS DAX mappings are pte_devmap and never rmapped; the hooks exist on 6.12 too
+    // (other ZONE_DEVICE types), so attach wherever they exist.
+    probe: 'folio_unmap',
+    models: ['new'],
+    hooks: [
+      fn('folio_remove_rmap_ptes', fentryOnly('folio_unmap', 'folio_remove_rmap_ptes')),
+      fn('folio_remove_rmap_pmd', fentryOnly('folio_unmap', 'folio_remove_rmap_pmd')),
+    ],
+  },
+  {
+    probe: 'gup_grab',
+    models: ['old', 'new'],
+    hooks: [
+      fn('try_grab_folio', fexitPair('gup_grab', 'try_grab_folio'), { when: grabFolioTakesFolio }),
+      fn(
+        'try_grab_folio',
+        [
+          { via: 'fentry', programs: ['gup_grab__fexit__try_grab_folio__page'] },
+          {
+            via: 'kprobe',
+            programs: ['gup_grab__kprobe__try_grab_folio__page', 'gup_grab__kretprobe__try_grab_folio__page'],
+          },
+        ],
+        { when: (f) => !grabFolioTakesFolio(f) },
+      ),
+      fn('try_grab_folio_fast', fexitPair('gup_grab', 'try_grab_folio_fast')),
+      fn('try_grab_page', fexitPair('gup_grab', 'try_grab_page')),
+    ],
+  },
+  {
+    probe: 'gup_put',
+    models: ['old', 'new'],
+    hooks: [fn('gup_put_folio', fexitPair('gup_put', 'gup_put_folio'))],
+  },
+  {
+    probe: 'gup_longterm_check',
+    models: ['old', 'new'],
+    hooks: [fn('check_vma_flags', fexitPair('gup_longterm_check', 'check_vma_flags'))],
+  },
+  {
+    probe: 'devmap_put',
+    models: ['old'],
+    hooks: [
+      fn('__put_devmap_managed_folio_refs', fentryOnly('devmap_put', '__put_devmap_managed_folio_refs')),
+      fn('__put_devmap_managed_page_refs', fentryOnly('devmap_put', '__put_devmap_managed_page_refs')),
+    ],
+  },
+  {
+    probe: 'folio_idle',
+    models: ['old', 'new'],
+    hooks: [fn('wake_up_var', fentryOnly('folio_idle', 'wake_up_var'))],
+  },
+  {
+    probe: 'zone_device_free',
+    models: ['old', 'new'],
+    hooks: [
+      fn('free_zone_device_folio', fentryOnly('zone_device_free', 'free_zone_device_folio')),
+      fn('free_zone_device_page', fentryOnly('zone_device_free', 'free_zone_device_page')),
+    ],
+  },
+  {
+    probe: 'busy_page',
+    models: ['old', 'new'],
+    hooks: [fn('dax_layout_busy_page_range', fexitPair('busy_page', 'dax_layout_busy_page_range'))],
+  },
+  {
+    // The span owner differs per model: in the new model xfs_break_dax_layouts/ext4_break_layouts
+    // call dax_break_layout, and nested spans would not pair by thread.
+    probe: 'layout_break',
+    models: ['old', 'new'],
+    hooks: [
+      ...['xfs_break_dax_layouts', 'ext4_break_layouts'].map((target) =>
+        fn(target, breakVariants(target), { when: (f: KernelFacts) => !isNewModel(f) }),
+      ),
+      ...['dax_break_layout', 'dax_break_layout_final'].map((target) =>
+        fn(target, breakVariants(target), { when: isNewModel }),
+      ),
+    ],
+  },
+  {
+    // The *_wait_dax_page callbacks are static: out of line in Debian's 7.3 modules, inlined in
+    // 6.1 and 6.12 (kernel-model.md §7).
+    probe: 'layout_break_sleep',
+    models: ['old', 'new'],
+    optional: true,
+    hooks: [
+      fn('xfs_wait_dax_page', fentryOnly('layout_break_sleep', 'xfs_wait_dax_page')),
+      fn('ext4_wait_dax_page', fentryOnly('layout_break_sleep', 'ext4_wait_dax_page')),
+    ],
+  },
+];
+
+function breakVariants(target: string): HookVariant[] {
+  return [
+    {
+      via: 'fentry',
+      programs: [`layout_break__fentry__${target}`, `layout_break__fexit__${target}`],
+    },
+    {
+      via: 'kprobe',
+      programs: [`layout_break__kprobe__${target}`, `layout_break__kretprobe__${target}`],
+    },
+  ];
+}
+
+/** What was chosen for one hook: the loader's alternatives, best first. */
+export interface PlannedHook {
+  probe: string;
+  target: string;
+  /** The kernel symbol actually used (a clone's full name when only the clone exists). */
+  symbol: string;
+  alternatives: HookVariant[];
+}
+
+export interface HookPlan {
+  model: RefcountModel;
+  hooks: PlannedHook[];
+  /** Probes with at least one planned hook. */
+  probes: string[];
+  unavailable: { probe: string; reason: string }[];
+  /** Unavailable probes this model needs (what --strict refuses). */
+  missing: string[];
+}
+
+function gateOk(facts: KernelFacts, via: LibbpfVia): boolean {
+  return facts.progTypes[GATE[via]].loads !== false;
+}
+
+function gateWhy(facts: KernelFacts, via: LibbpfVia): string {
+  const detail = facts.progTypes[GATE[via]].detail;
+  // daxmon-bpfcheck ends its detail with the errno name: keep just that, the detail is long
+  const errno = /\((E[A-Z0-9]+)\)\s*$/.exec(detail)?.[1];
+  return `${via} refused${errno ? ` (${errno})` : detail ? ` (${detail})` : ''}`;
+}
+
+function hookPresent(facts: KernelFacts, h: HookDef): { symbol: string; clone: boolean } | null {
+  if (h.kind === 'tracepoint') {
+    const [cat, name] = h.target.split(':') as [string, string];
+    // tracefs unreadable: the loader finds out (tp_btf needs only BTF).
+    if (facts.tracefs.path === null || hasTracepoint(facts, cat, name))
+      return { symbol: h.target, clone: false };
+    return null;
+  }
+  if (hasFunction(facts, h.target)) return { symbol: h.target, clone: false };
+  if (h.clone) {
+    for (const f of facts.kallsyms.functions) if (h.clone.pattern.test(f)) return { symbol: f, clone: true };
+  }
+  return null;
+}
+
+/** Hook selection for this host (pure). */
+export function planHooks(facts: KernelFacts): HookPlan {
+  const model = facts.model.model;
+  const hooks: PlannedHook[] = [];
+  const probes: string[] = [];
+  const unavailable: HookPlan['unavailable'] = [];
+  const missing: string[] = [];
+  for (const def of LIBBPF_PROBES) {
+    const applicable = def.hooks.filter((h) => !h.when || h.when(facts));
+    const why: string[] = [];
+    let planned = 0;
+    for (const h of applicable) {
+      const present = hookPresent(facts, h);
+      if (!present) {
+        why.push(`${h.target}: not in ${h.kind === 'tracepoint' ? 'tracefs' : '/proc/kallsyms'}`);
+        continue;
+      }
+      const variants: HookVariant[] =
+        present.clone && h.clone
+          ? [{ via: 'kprobe', programs: h.clone.programs }]
+          : h.variants.filter((v) => gateOk(facts, v.via));
+      const refused = (present.clone ? [{ via: 'kprobe' as const }] : h.variants).filter(
+        (v) => !gateOk(facts, v.via),
+      );
+      if (variants.length === 0 || (present.clone && !gateOk(facts, 'kprobe'))) {
+        why.push(`${present.symbol}: ${refused.map((v) => gateWhy(facts, v.via)).join(', ')}`);
+        continue;
+      }
+      hooks.push({ probe: def.probe, target: h.target, symbol: present.symbol, alternatives: variants });
+      planned++;
+    }
+    if (planned > 0) {
+      probes.push(def.probe);
+      continue;
+    }
+    const applies = def.models.includes(model);
+    const reason = applies
+      ? why.length > 0
+        ? why.join('; ')
+        : 'no hook for this kernel'
+      : `not applicable to the ${model} refcount model (${def.models.join('/')} only)${why.length > 0 ? `: ${why.join('; ')}` : ''}`;
+    unavailable.push({ probe: def.probe, reason });
+    if (applies && !def.optional) missing.push(def.probe);
+  }
+  return { model, hooks, probes, unavailable, missing };
+}
+
+/** `--enable` syntax of daxmon-loader: HOOK[,HOOK], HOOK = ALT|ALT, ALT = PROG+PROG, PROG[@SYMBOL]. */
+export function enableSpec(hooks: readonly PlannedHook[]): string {
+  return hooks
+    .map((h) =>
+      h.alternatives
+        .map((v) =>
+          v.programs
+            .map((p) => (h.symbol !== h.target && v.via === 'kprobe' ? `${p}@${h.symbol}` : p))
+            .join('+'),
+        )
+        .join('|'),
+    )
+    .join(',');
+}
+
+const PAGE_SHIFT = 12;
+
+/**
+ * The pfn ranges of pmem namespaces found in sysfs, for the in-kernel filter of the pfn-based
+ * hooks (old-model inserts, wake_up_var) before any pgmap hook fires. Approximate (a pfn device's
+ * padding and altmap are included): BPF refines them from folio->pgmap as it meets them.
+ */
+export function pgmapRangeArgs(facts: KernelFacts): string[] {
+  const args: string[] = [];
+  for (const c of facts.pmem?.zoneDevice ?? []) {
+    if (c.resource === null || c.size === null || c.size <= 0) continue;
+    const start = Number.parseInt(c.resource, 16);
+    if (!Number.isFinite(start) || start <= 0) continue;
+    args.push(
+      '--pgmap-range',
+      `${Math.floor(start / 2 ** PAGE_SHIFT)}:${Math.floor(c.size / 2 ** PAGE_SHIFT)}`,
+    );
+  }
+  return args;
+}
+
+export interface LibbpfBackendDeps {
+  /** Where the decoder and the loader's stderr report (StreamDecoder.push has no log). */
+  log?: BackendLog;
+  /** Artifact check for `available()`; defaults to <package>/bpf/build. */
+  exists?: (file: string) => boolean;
+  /** Default build directory for `available()`, which gets no options. */
+  defaultBuildDir?: string;
+  /** Extra loader arguments (e.g. `--ringbuf-mb 64`, `--stacks all`). */
+  extraArgs?: string[];
+  /** Called with loader meta frames the decoder does not turn into events (hello, ready, error). */
+  onMeta?: (meta: LoaderMeta) => void;
+}
+
+export const LOADER_BINARY = 'daxmon-loader';
+export const BPF_OBJECT = 'daxmon.bpf.o';
+
+const stderrLog: BackendLog = {
+  debug() {},
+  info: (msg, fields) => console.error(`daxmon libbpf: ${msg}`, fields ?? ''),
+  warn: (msg, fields) => console.error(`daxmon libbpf: warning: ${msg}`, fields ?? ''),
+  error: (msg, fields) => console.error(`daxmon libbpf: error: ${msg}`, fields ?? ''),
+};
+
+export function createLibbpfBackend(deps: LibbpfBackendDeps = {}): Backend {
+  const exists = deps.exists ?? existsSync;
+  const log = deps.log ?? stderrLog;
+  const defaultBuildDir = deps.defaultBuildDir ?? path.join(packageRoot(), 'bpf', 'build');
+  return {
+    name: 'libbpf',
+    available(facts) {
+      if (!facts.btf.vmlinux) {
+        return {
+          ok: false,
+          reason: `DAXMON_E_LIBBPF_NO_BTF: the CO-RE probes need kernel BTF (${facts.btf.path}); ${facts.btf.reason ?? 'not found'}`,
+        };
+      }
+      for (const f of [LOADER_BINARY, BPF_OBJECT]) {
+        if (!exists(path.join(defaultBuildDir, f))) {
+          return {
+            ok: false,
+            reason: `DAXMON_E_LIBBPF_NOT_BUILT: ${path.join(defaultBuildDir, f)} is missing: run npm run build:bpf`,
+          };
+        }
+      }
+      const usable = (['fentry', 'kprobe', 'tp_btf', 'tracepoint'] as const).some(
+        (t) => facts.progTypes[t].loads !== false,
+      );
+      if (!usable) {
+        return {
+          ok: false,
+          reason: 'DAXMON_E_LIBBPF_NO_PROGRAM_TYPE: this kernel refuses every BPF program type daxmon uses',
+        };
+      }
+      return { ok: true };
+    },
+    plan(facts: KernelFacts, opts: BackendOptions): BackendLaunch {
+      const p = planHooks(facts);
+      if (p.hooks.length === 0) {
+        throw new DaxmonError(
+          'DAXMON_E_LIBBPF_NO_PROBES',
+          `no probe can attach on this host: ${p.unavailable.map((u) => `${u.probe}: ${u.reason}`).join('; ')}`,
+        );
+      }
+      if (opts.strict && p.missing.length > 0) {
+        const why = p.unavailable.filter((u) => p.missing.includes(u.probe));
+        throw new DaxmonError(
+          'DAXMON_E_LIBBPF_PROBE_UNAVAILABLE',
+          `--strict: ${why.map((u) => `${u.probe} (${u.reason})`).join('; ')}`,
+        );
+      }
+      const decoder = new LibbpfDecoder({ log, onMeta: deps.onMeta });
+      return {
+        command: path.join(opts.bpfBuildDir, LOADER_BINARY),
+        args: [
+          '--enable',
+          enableSpec(p.hooks),
+          ...(opts.strict ? ['--strict'] : []),
+          ...pgmapRangeArgs(facts),
+          ...(deps.extraArgs ?? []),
+          path.join(opts.bpfBuildDir, BPF_OBJECT),
+        ],
+        probes: p.probes,
+        unavailable: p.unavailable,
+        stdout: decoder,
+        onStderrLine(line, _emit, l) {
+          const text = line.trim();
+          if (text === '') return;
+          if (text.includes('DAXMON_E_')) l.error(`libbpf loader: ${text}`);
+          else l.info(`libbpf loader: ${text}`);
+        },
+      };
+    },
+  };
+}
+
+export const libbpfBackend: Backend = createLibbpfBackend();
