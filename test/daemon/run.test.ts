@@ -21,11 +21,26 @@ beforeAll(async () => {
   compiled = await compileCli();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-run-'));
 });
-afterAll(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
+afterAll(async () => {
+  await Promise.all(children.map(stopped));
   fs.rmSync(dir, { recursive: true, force: true });
   compiled?.cleanup();
 });
+
+/**
+ * Make sure a daemon and the backends it started are gone, even when a test failed halfway:
+ * SIGTERM first (a SIGKILLed daemon would orphan its bpftrace), SIGKILL for whatever is left.
+ */
+async function stopped(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
+  const backends = childrenOf(child.pid);
+  const exit = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exit;
+  clearTimeout(timer);
+  for (const pid of backends) if (alive(pid)) process.kill(pid, 'SIGKILL');
+}
 
 interface Daemon {
   child: ChildProcess;
@@ -192,7 +207,7 @@ describe('daxmon run on this host', () => {
       for (const pid of backends)
         expect(alive(pid), `backend process ${pid} outlived the daemon`).toBe(false);
     } finally {
-      if (d.child.exitCode === null) d.child.kill('SIGKILL');
+      await stopped(d.child);
     }
   });
 
