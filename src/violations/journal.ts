@@ -175,8 +175,25 @@ export class Journal {
   private openFile(no: number): void {
     this.fileNo = no;
     const name = path.join(this.opts.dir, fileName(no));
+    const created = !fs.existsSync(name);
     this.fd = fs.openSync(name, 'a', 0o640);
     this.size = fs.fstatSync(this.fd).size;
+    // fsync(file) makes its data durable but not its name: a new file also needs its directory
+    // synced, or a power loss can take the file, and every violation in it, away.
+    if (created && this.fsync !== 'never') this.syncDir();
+  }
+
+  private syncDir(): void {
+    try {
+      const dfd = fs.openSync(this.opts.dir, 'r');
+      try {
+        fs.fsyncSync(dfd);
+      } finally {
+        fs.closeSync(dfd);
+      }
+    } catch {
+      this.writeErrors++;
+    }
   }
 }
 
