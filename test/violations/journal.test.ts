@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DaxmonError } from '../../src/errors.js';
 import { Journal, nextIdAfter, readJournal } from '../../src/violations/journal.js';
 import { journalFiles, journalLines, tempDir, violation } from './violation-fixture.js';
@@ -256,6 +256,27 @@ describe('durability', () => {
     const load = readJournal(d);
     expect(load).toMatchObject({ corruptLines: 0, tornTail: false });
     expect(load.violations).toEqual([v]);
+  });
+
+  it('each new journal file is made durable in its directory too: the directory is fsynced', () => {
+    const d = dir();
+    const openSpy = vi.spyOn(fs, 'openSync');
+    const syncSpy = vi.spyOn(fs, 'fsyncSync');
+    try {
+      const j = opened(d, { fsync: 'always', maxFileBytes: 2048 });
+      for (let n = 1; n <= 6; n++) j.write(violation(n), 'new');
+      j.close();
+      const dirFds = openSpy.mock.calls.flatMap((call, i) =>
+        call[0] === d ? [openSpy.mock.results[i]!.value as number] : [],
+      );
+      const dirSyncs = syncSpy.mock.calls.filter(([fd]) => dirFds.includes(fd)).length;
+      // One for the first file, one per rotation.
+      expect(journalFiles(d).length).toBeGreaterThan(1);
+      expect(dirSyncs).toBe(journalFiles(d).length);
+    } finally {
+      openSpy.mockRestore();
+      syncSpy.mockRestore();
+    }
   });
 });
 
