@@ -133,13 +133,13 @@ async function prepareApt(d: AptDirs, series: KernelSeries): Promise<void> {
   if (current !== text) await writeFile(d.sourcesList, text);
 }
 
+// apt keeps the archive's Last-Modified time on the files it fetches, so the lists' own mtimes say
+// nothing about when we last updated: a stamp file of ours does.
+const UPDATE_STAMP = '.daxmon-updated';
+
 async function listsAgeSeconds(d: AptDirs): Promise<number> {
   try {
-    const names = (await readdir(d.lists)).filter((n) => n.endsWith('InRelease'));
-    if (names.length === 0) return Number.POSITIVE_INFINITY;
-    let newest = 0;
-    for (const n of names) newest = Math.max(newest, (await stat(join(d.lists, n))).mtimeMs);
-    return (Date.now() - newest) / 1000;
+    return (Date.now() - (await stat(join(d.lists, UPDATE_STAMP))).mtimeMs) / 1000;
   } catch {
     return Number.POSITIVE_INFINITY;
   }
@@ -183,6 +183,7 @@ async function resolveKernel(series: KernelSeries, opts: ResolveOptions): Promis
   if ((await listsAgeSeconds(d)) > maxAge) {
     log(`apt update for kernel series ${series.id} (${series.sources.length} suite(s))`);
     await aptLocked(d, ['apt-get', ...o, '-q', 'update']);
+    await writeFile(join(d.lists, UPDATE_STAMP), `${new Date().toISOString()}\n`);
   }
   const meta = parseAptStanzas(await aptLocked(d, ['apt-cache', ...o, 'show', 'linux-image-amd64']));
   const choice = pickNewestMeta(meta, series.id);

@@ -52,6 +52,7 @@ afterAll(async () => {
 beforeEach(async () => {
   process.env.PATH = `${FAKES}:${ORIGINAL_PATH}`;
   process.env.FAKE_QEMU_STATE = join(tmp, 'state');
+  process.env.FAKE_APT_LOG = join(tmp, 'apt.log');
   await rm(join(tmp, 'state'), { force: true });
 });
 
@@ -160,6 +161,10 @@ describe('kernel cache', () => {
       'trixie-backports main',
     );
     expect(await ensureKernel('7', { cacheDir, log: silentLogger })).toEqual(k);
+    // The archive index is re-read only when it is older than 30 minutes.
+    const aptCalls = (await readFile(join(tmp, 'apt.log'), 'utf8')).split('\n');
+    expect(aptCalls.filter((l) => / update$/.test(l))).toHaveLength(1);
+    expect(aptCalls.filter((l) => / download /.test(l))).toHaveLength(1);
     process.env.DAXMON_VM_OFFLINE = '1';
     expect(await ensureKernel('7', { cacheDir, log: silentLogger })).toEqual(k);
     await expect(ensureKernel('6.12', { cacheDir, log: silentLogger })).rejects.toThrow(/offline mode/);
