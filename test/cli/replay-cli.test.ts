@@ -18,9 +18,11 @@ interface Ran {
   stderr: string;
 }
 
-function daxmon(args: string[], input?: string): Promise<Ran> {
+/** Run daxmon (compiled), or with `viaTsx` the sources as developers do: node --import tsx src/cli.ts. */
+function daxmon(args: string[], input?: string, viaTsx = false): Promise<Ran> {
+  const entry = viaTsx ? ['--import', 'tsx', path.join(REPO, 'src', 'cli.ts')] : [compiled.cli];
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [compiled.cli, ...args], {
+    const child = spawn(process.execPath, [...entry, ...args], {
       cwd: REPO,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
@@ -221,6 +223,20 @@ describe.concurrent('daxmon replay', () => {
       ['new', 'v1', 'map_zero_ref'],
       ['new', 'v2', 'map_zero_ref'],
     ]);
+  });
+});
+
+describe('the sources', () => {
+  it('node --import tsx src/cli.ts replays exactly as the compiled CLI does', async () => {
+    const args = ['replay', '--json', '--fail-on-violation', file('violation.ndjson')];
+    const [tsx, built] = await Promise.all([daxmon(args, undefined, true), daxmon(args)]);
+    expect(tsx.code).toBe(1);
+    expect(built.code).toBe(1);
+    const strip = (out: string) => ({ ...JSON.parse(out), seconds: 0, eventsPerSecond: 0 }) as unknown;
+    const a = strip(tsx.stdout) as { violations: { items: { time: string }[] } };
+    const b = strip(built.stdout) as typeof a;
+    for (const x of [a, b]) for (const v of x.violations.items) v.time = '';
+    expect(a).toEqual(b);
   });
 });
 
