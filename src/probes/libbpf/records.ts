@@ -13,7 +13,7 @@ import {
   MAP_VIAS,
   MEMORY_TYPE_BY_KERNEL_VALUE,
   type DaxEvent,
-  type PfnRange,
+  type PgmapRegistered,
 } from '../../events/types.js';
 
 export const WIRE_VERSION = 1;
@@ -21,6 +21,11 @@ export const REC_SIZE = 96;
 export const FRAME_HDR_SIZE = 8;
 export const FRAME_RECORDS = 1;
 export const FRAME_JSON = 2;
+/**
+ * The ranges of one pgmap are reported within one memremap_pages() (or one discovery); a range
+ * record still missing this long after the first is not coming.
+ */
+export const PGMAP_RANGES_WAIT_NS = 1e9;
 /** A frame larger than this is a corrupt stream, not a big batch. */
 export const MAX_FRAME_BYTES = 64 << 20;
 
@@ -110,8 +115,8 @@ function comm(buf: Buffer, off: number): string {
 export class LibbpfDecoder implements StreamDecoder {
   private pending: Buffer = Buffer.alloc(0);
   private readonly stacks = new Map<number, string[]>();
-  /** Ranges of multi-range pgmaps whose last range record has not arrived yet, by key. */
-  private readonly pgmapRanges = new Map<string, PfnRange[]>();
+  /** Multi-range pgmaps whose last range record has not arrived yet, by key. */
+  private readonly partialPgmaps = new Map<string, { event: PgmapRegistered; nrRange: number }>();
   private readonly log: BackendLog;
   private readonly onMeta: ((meta: LoaderMeta) => void) | undefined;
   /** Records decoded, for the backend's own accounting. */
@@ -146,7 +151,8 @@ export class LibbpfDecoder implements StreamDecoder {
     this.pending = off === buf.length ? Buffer.alloc(0) : Buffer.from(buf.subarray(off));
   }
 
-  end(_emit: Emit): void {
+  end(emit: Emit): void {
+    this.flushPartialPgmaps(null, emit);
     if (this.pending.length > 0) {
       this.log.warn('libbpf: stream ended inside a frame; partial frame dropped', {
         bytes: this.pending.length,
@@ -161,11 +167,30 @@ export class LibbpfDecoder implements StreamDecoder {
     }
     const end = start + len - (len % REC_SIZE);
     for (let off = start; off < end; off += REC_SIZE) {
+      if (this.partialPgmaps.size > 0) this.flushPartialPgmaps(u64(buf, off + OFF.t), emit);
       const ev = this.decodeRecord(buf, off);
       if (ev !== null) {
         this.records++;
         emit(ev);
       }
+    }
+  }
+
+  /**
+   * Announce multi-range pgmaps still missing ranges once the stream is PGMAP_RANGES_WAIT_NS past
+   * their first range (a range record lost or never sent), or all of them at the end (`now` null).
+   */
+  private flushPartialPgmaps(now: number | null, emit: Emit): void {
+    for (const [key, p] of this.partialPgmaps) {
+      if (now !== null && now - p.event.t < PGMAP_RANGES_WAIT_NS) continue;
+      this.partialPgmaps.delete(key);
+      this.log.warn('libbpf: pgmap registered with ranges missing', {
+        pgmap: key,
+        nrRange: p.nrRange,
+        got: p.event.ranges.length,
+      });
+      this.records++;
+      emit(p.event);
     }
   }
 
@@ -199,39 +224,41 @@ export class LibbpfDecoder implements StreamDecoder {
           return null;
         }
         const pgmap = hex64(buf, off + OFF.key);
-        let ranges: PfnRange[] = [{ pfn, nrPages: u64(buf, off + OFF.a) }];
-        const nrRange = u64(buf, off + OFF.d);
-        if (nrRange > 1) {
-          // One record per range (b = range index, d = nr_range): the pgmap is announced once, with
-          // all its ranges, when the last one arrives (the state keeps the first registration of a key).
-          const index = u64(buf, off + OFF.b);
-          const got = index === 0 ? ranges : [...(this.pgmapRanges.get(pgmap) ?? []), ...ranges];
-          if (index + 1 < nrRange) {
-            this.pgmapRanges.set(pgmap, got);
-            return null;
-          }
-          this.pgmapRanges.delete(pgmap);
-          if (got.length !== nrRange) {
-            this.log.warn('libbpf: pgmap registered with ranges missing', {
-              pgmap,
-              nrRange,
-              got: got.length,
-            });
-          }
-          ranges = got;
-        }
-        return {
+        const range = { pfn, nrPages: u64(buf, off + OFF.a) };
+        const event: PgmapRegistered = {
           ...base,
           type: 'pgmap_registered',
           pgmap,
           pgmapType,
-          ranges,
+          ranges: [range],
           vmemmapShift: order,
           hasPageFree: (flags & 1) !== 0,
           altmap: (flags & 2) !== 0,
           // DAXMON_F_DISCOVERED: read off a folio's pgmap, registered before the probes attached
           source: (flags & 4) !== 0 ? 'discovered' : 'hook',
         };
+        const nrRange = u64(buf, off + OFF.d);
+        if (nrRange <= 1) return event;
+        // One record per range (b = range index, ~0 unknown; d = nr_range): the pgmap is announced
+        // once, with all its ranges, when the last arrives (the state keeps the first registration
+        // of a key, so a range announced later would be lost).
+        const index = u64(buf, off + OFF.b);
+        const partial = index === 0 ? undefined : this.partialPgmaps.get(pgmap);
+        if (partial) partial.event.ranges.push(range);
+        const p = partial ?? { event, nrRange };
+        if (index !== nrRange - 1 && p.event.ranges.length < nrRange) {
+          this.partialPgmaps.set(pgmap, p);
+          return null;
+        }
+        this.partialPgmaps.delete(pgmap);
+        if (p.event.ranges.length < nrRange) {
+          this.log.warn('libbpf: pgmap registered with ranges missing', {
+            pgmap,
+            nrRange,
+            got: p.event.ranges.length,
+          });
+        }
+        return p.event;
       }
       case REC.PGMAP_TEARDOWN_BEGIN: {
         const nrPages = u64(buf, off + OFF.a);
