@@ -7,7 +7,12 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { GUP_OPS, LAYOUT_BREAK_FNS, MAP_VIAS, type DaxEvent } from '../../src/events/types.js';
 import type { BackendLog } from '../../src/probes/backend.js';
-import { LibbpfDecoder, REC, type LoaderMeta } from '../../src/probes/libbpf/records.js';
+import {
+  LibbpfDecoder,
+  PGMAP_RANGES_WAIT_NS,
+  REC,
+  type LoaderMeta,
+} from '../../src/probes/libbpf/records.js';
 
 const HEADER = fs.readFileSync(path.resolve(__dirname, '../../bpf/include/daxmon_record.h'), 'utf8');
 
@@ -118,6 +123,7 @@ function enumValues(name: string): Map<string, number> {
 const F = {
   HAS_PAGE_FREE: define('DAXMON_F_HAS_PAGE_FREE'),
   ALTMAP: define('DAXMON_F_ALTMAP'),
+  DISCOVERED: define('DAXMON_F_DISCOVERED'),
   PMD: define('DAXMON_F_PMD'),
   WRITE: define('DAXMON_F_WRITE'),
   ZERO: define('DAXMON_F_ZERO'),
@@ -271,6 +277,58 @@ describe('every record type decodes to its event, field by field', () => {
         { pfn: 0x160000, nrPages: 0x2000 },
       ],
     });
+  });
+
+  it('PGMAP_REGISTERED with F_DISCOVERED comes from a folio seen before the hooks: source "discovered"', () => {
+    expect(
+      decodeOne({
+        type: R.PGMAP_REGISTERED,
+        key: KEY,
+        pfn: PFN,
+        a: 512n,
+        d: 1n,
+        sub: 3,
+        flags: F.DISCOVERED,
+      }),
+    ).toMatchObject({ source: 'discovered', hasPageFree: false, altmap: false });
+  });
+
+  it('ranges with an unknown index (~0) are assembled by count', () => {
+    const h = harness();
+    const r = { type: R.PGMAP_REGISTERED, key: KEY, b: U64_MAX, d: 2n, sub: 3 };
+    h.push(records({ ...r, pfn: PFN, a: 16n }));
+    expect(h.events).toEqual([]);
+    h.push(records({ ...r, pfn: PFN + 32n, a: 16n }));
+    expect(h.events).toMatchObject([
+      {
+        type: 'pgmap_registered',
+        ranges: [
+          { pfn: 0x140000, nrPages: 16 },
+          { pfn: 0x140020, nrPages: 16 },
+        ],
+      },
+    ]);
+    expect(h.logged).toEqual([]);
+  });
+
+  it('a pgmap whose last range record never comes is announced with what arrived, a second later or at the end', () => {
+    const r = { type: R.PGMAP_REGISTERED, key: KEY, d: 3n, sub: 4 };
+    const first = { ...r, pfn: PFN, a: 16n, b: 0n };
+    const second = { ...r, pfn: PFN + 32n, a: 16n, b: 1n };
+    const later = (ns: bigint) => ({ type: R.FOLIO_IDLE, pfn: PFN, t: T + ns });
+
+    const h = harness();
+    h.push(records(first, second, later(BigInt(PGMAP_RANGES_WAIT_NS) - 1n)));
+    expect(h.events.map((e) => e.type)).toEqual(['folio_idle']); // still waiting
+    h.push(records(later(BigInt(PGMAP_RANGES_WAIT_NS))));
+    expect(h.events.map((e) => e.type)).toEqual(['folio_idle', 'pgmap_registered', 'folio_idle']);
+    expect(h.events[1]).toMatchObject({ ranges: [{ pfn: 0x140000 }, { pfn: 0x140020 }] });
+    expect(h.logged).toMatchObject([{ level: 'warn', fields: { nrRange: 3, got: 2 } }]);
+
+    const atEnd = harness();
+    atEnd.push(records(first));
+    atEnd.end();
+    expect(atEnd.events).toMatchObject([{ type: 'pgmap_registered', ranges: [{ pfn: 0x140000 }] }]);
   });
 
   it('PGMAP_REGISTERED with an unknown memory type is logged and skipped', () => {
