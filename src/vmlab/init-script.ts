@@ -48,10 +48,15 @@ if [ "$DAXMON_NET" = 1 ]; then
   ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ip route add default via 10.0.2.2 || fail "network setup failed"
 fi
 echo "${MARKERS.ready} $(cut -d' ' -f1 /proc/uptime)"
+# The power-off happens inside the pipeline: a background process the job left behind still holds
+# the pipe to tee, and waiting for tee's end of file would hang the guest.
 ( chroot /host /usr/bin/env -i PATH=/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin HOME=/root TERM=dumb \\
-    DAXMON_RESULTS=$DAXMON_RESULTS_PATH /bin/sh $DAXMON_RESULTS_PATH/job.sh; echo $? > /results/job.rc ) 2>&1 | tee /results/job.log
-echo "${MARKERS.done} rc=$(cat /results/job.rc) $(cut -d' ' -f1 /proc/uptime)"
-sync
+    DAXMON_RESULTS=$DAXMON_RESULTS_PATH /bin/sh $DAXMON_RESULTS_PATH/job.sh
+  rc=$?
+  echo $rc > /results/job.rc
+  echo "${MARKERS.done} rc=$rc $(cut -d' ' -f1 /proc/uptime)" > /dev/console
+  sync
+  poweroff -f ) 2>&1 | tee /results/job.log
 poweroff -f
 sleep 10
 `;

@@ -14,8 +14,9 @@ export interface LabOptions {
   /** The daxmon checkout; mounted read-only at the same path in the guest. */
   repoDir: string;
   /**
-   * The daxmon process to run in the guest (argv). Default:
-   * `node <repoDir>/dist/cli.js run --listen 0.0.0.0:<guestPort>` with the host's node.
+   * The daxmon process to run in the guest (argv; `@RESULTS@` in an argument stands for the run's
+   * results folder). Default: `node <repoDir>/dist/cli.js run --listen 0.0.0.0:<guestPort>
+   * --journal-dir @RESULTS@/journal` with the host's node.
    */
   command?: string[];
   /** The port daxmon listens on in the guest. Default 9464. */
@@ -70,13 +71,16 @@ while True:
 
 const STOP_FILE = 'lab-stop';
 
+/** In a lab command argument, stands for the run's results folder (the same path in guest and host). */
+export const RESULTS_TOKEN = '@RESULTS@';
+
 export function renderLabJob(command: readonly string[], workload: boolean): string {
-  const cmd = command.map(shellQuote).join(' ');
+  const cmd = command.map((a) => shellQuote(a).split(RESULTS_TOKEN).join(`'"$DAXMON_RESULTS"'`)).join(' ');
   return `cat > /tmp/daxmon/demo.py <<'DAXMON_DEMO'
 ${DEMO_WORKLOAD}DAXMON_DEMO
 ${workload ? 'daxmon_bg_start lab-workload python3 /tmp/daxmon/demo.py' : ': no demo workload'}
 daxmon_bg_start daxmon ${cmd}
-tail -n +1 -F "$DAXMON_RESULTS/daxmon.out" "$DAXMON_RESULTS/daxmon.err" 2>/dev/null | sed -u 's/^/[daxmon] /' &
+tail -q -n +1 -F "$DAXMON_RESULTS/daxmon.out" "$DAXMON_RESULTS/daxmon.err" 2>/dev/null | sed -u 's/^/[daxmon] /' &
 echo "DAXMON_LAB_STARTED"
 while [ ! -f "$DAXMON_RESULTS/${STOP_FILE}" ]; do
   if ! kill -0 "$(daxmon_bg_pid daxmon)" 2>/dev/null; then echo "DAXMON_LAB_DAXMON_EXITED"; break; fi
@@ -113,7 +117,17 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   if (!opts.command && !existsSync(cli)) {
     throw new VmError('DAXMON_E_VM_CONFIG', `${cli} does not exist; run npm run build first`);
   }
-  const command = opts.command ?? [process.execPath, cli, 'run', '--listen', `0.0.0.0:${guestPort}`];
+  // The journal goes to the results folder: the guest's /var is the host's, read-only over 9p, and
+  // the host can read the journal after the lab stops.
+  const command = opts.command ?? [
+    process.execPath,
+    cli,
+    'run',
+    '--listen',
+    `0.0.0.0:${guestPort}`,
+    '--journal-dir',
+    `${RESULTS_TOKEN}/journal`,
+  ];
   const kernel = await ensureKernel(opts.series ?? '7', { cacheDir, log });
 
   const kill = new AbortController();

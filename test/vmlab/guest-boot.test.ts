@@ -4,6 +4,7 @@ import { LineSplitter, classifyConsoleLine } from '../../src/vmlab/console.js';
 import { renderGuestEnv, renderInitScript } from '../../src/vmlab/init-script.js';
 import { planPmem } from '../../src/vmlab/pmem.js';
 import { buildQemuArgs } from '../../src/vmlab/qemu.js';
+import { renderLabJob } from '../../src/vmlab/lab.js';
 
 // Console of a 7.3 boot that panicked while unpacking the initramfs (about 1 boot in 15 here),
 // followed by a good one.
@@ -120,5 +121,19 @@ describe('kernel command line and qemu arguments', () => {
     expect(init.startsWith('#!/bin/busybox sh')).toBe(true);
     expect(init).toContain('DAXMON_READY');
     expect(init).toContain('mount --bind /results');
+  });
+});
+
+describe('lab job', () => {
+  it('quotes the daxmon command for the guest shell and expands only the results token', () => {
+    const job = renderLabJob(
+      ['/usr/bin/node', "/repo/it's/cli.js", '--journal-dir', '@RESULTS@/journal'],
+      true,
+    );
+    expect(job).toContain(
+      `daxmon_bg_start daxmon '/usr/bin/node' '/repo/it'\\''s/cli.js' '--journal-dir' ''"$DAXMON_RESULTS"'/journal'`,
+    );
+    expect(job).toContain('daxmon_bg_start lab-workload python3');
+    expect(renderLabJob(['x'], false)).not.toContain('lab-workload python3');
   });
 });
