@@ -159,12 +159,14 @@ describe('daxmon run on this host', () => {
       // Let the backend settle: bpftrace reports its probes once its BEGIN ran (here: the fs_dax
       // fault tracepoints, the only hooks this kernel allows), or it exits.
       const deadline = Date.now() + 15_000;
+      let anyAttached = false;
       for (;;) {
         const s = (await (await fetch(`${url}/api/state`)).json()) as {
           probes: { attached: boolean }[];
           backends: { lastExit: unknown }[];
         };
-        if (s.probes.some((p) => p.attached) || s.backends.some((b) => b.lastExit !== null)) break;
+        anyAttached = s.probes.some((p) => p.attached);
+        if (anyAttached || s.backends.some((b) => b.lastExit !== null)) break;
         if (Date.now() > deadline) throw new Error('the backend never reported its probes');
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -181,14 +183,15 @@ describe('daxmon run on this host', () => {
       ];
       expect(unattached.length).toBeGreaterThan(0);
       expect(unattached.map((m) => m[1])).toContain('zone_device_free');
-      expect(new Set(unattached.map((m) => m[2]))).toEqual(new Set(['bpftrace']));
+      for (const m of unattached) expect(['libbpf', 'bpftrace']).toContain(m[2]);
 
       const ready = await fetch(`${url}/readyz`);
       expect(ready.status).toBe(503);
       const body = (await ready.json()) as { ready: boolean; reason: string };
       expect(body.ready).toBe(false);
-      // No check can run here, whatever did attach; the reason names what is missing.
-      expect(body.reason).toMatch(/no check can run/);
+      // No check can run here, whatever did attach (here bpftrace gets the fs_dax fault
+      // tracepoints); the reason names what is missing.
+      if (anyAttached) expect(body.reason).toMatch(/^no check can run with the probes attached \(/);
       expect(body.reason).toMatch(/unavailable: .*zone_device_free \(/);
 
       const vs = (await (await fetch(`${url}/api/violations`)).json()) as {
