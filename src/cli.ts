@@ -94,9 +94,21 @@ Report the kernel release, the refcount model and the evidence for it, BTF, whic
 types load here, bpftrace/clang/libbpf versions, and the pmem/dax devices with their modes.`,
   lab: `Usage: daxmon lab [options]
 
-Boot the new-model Debian kernel under qemu with memmap= pmem, run daxmon and a looping DAX
-workload inside, forward daxmon's HTTP port to this host and print the URLs. Ctrl-C stops it.
-This is the way to see daxmon work on a machine without pmem. See docs/vm-lab.md.`,
+Boot a Debian kernel under qemu (software emulation, no KVM needed) with pmem, run daxmon and a
+looping DAX workload inside, forward daxmon's HTTP port to this host and print the URLs. Ctrl-C
+stops daxmon and the guest (twice to force). This is the way to see daxmon work on a machine
+without pmem. Kernels are downloaded from Debian into ~/.cache/daxmon on first use. See
+docs/vm-lab.md.
+
+Options:
+  --kernel SERIES    7 (new refcount model, default), 6.12 or 6.1 (old model)
+  --fs ext4|xfs      filesystem mounted -o dax (default ext4)
+  --pmem KIND        memmap (memmap=1G!5G, default) or nvdimm-fsdax (qemu NVDIMM, fsdax namespace)
+  --no-workload      do not loop the demo workload
+  --guest-port N     port daxmon listens on in the guest (default 9464)
+  --duration SECONDS stop by itself after this long
+
+Exit status: 0 if daxmon's /metrics answered through the forwarded port, 1 otherwise.`,
 };
 
 type Values = Record<string, string | boolean | undefined>;
