@@ -274,7 +274,8 @@ export const SCENARIOS: readonly Scenario[] = [
       steps: {
         'write-faults': only(pmdInserts(model, 32)),
         vmsplice: only(),
-        unbind: only({ memunmap_pages: 1, pgmap_ref_release: 1 }),
+        // kill_dev_dax() runs kill_dax() and unmaps the device's mappings before the pgmap goes.
+        unbind: only({ memunmap_pages: 1, pgmap_ref_release: 1, kill_dax: 1 }),
       },
       facts: { unbind_rc: 0 },
     }),
