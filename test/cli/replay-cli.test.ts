@@ -254,7 +254,7 @@ describe.concurrent('usage', () => {
         '--busy-wait-stuck-seconds',
       ],
       doctor: ['--json', '--model'],
-      lab: ['Usage: daxmon lab'],
+      lab: ['--kernel', '--fs', '--pmem', '--duration'],
     };
     const runs = await Promise.all(Object.keys(expected).map((cmd) => daxmon([cmd, '--help'])));
     Object.keys(expected).forEach((cmd, i) => {
