@@ -4,6 +4,7 @@ import type { DaxFs, GuestRun, Logger, PmemKind } from '../../src/vmlab/index.js
 import {
   KERNEL_SERIES,
   VmError,
+  assertCacheOutsideRepo,
   defaultCacheDir,
   ensureKernel,
   findSeries,
@@ -102,6 +103,7 @@ export interface RunCaseOptions {
 /** Boots one matrix case, runs its scenarios under the bpftrace observer and compares each. */
 export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise<BootResult> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
+  assertCacheOutsideRepo(cacheDir, REPO_DIR);
   const kernel = await ensureKernel(c.series, { cacheDir, log: opts.log });
   const daxwl = await buildDaxwl(cacheDir);
   const observer = bpftraceObserver({ daxwl });
