@@ -20,8 +20,9 @@ export const entryRemovedWhileBusy: Check = {
     const type = typeAt(ctx, e.pfn);
     if (type !== 'fs_dax') return;
     const idle = idleRefcount(type, ctx.model);
-    // Old kernels only WARN for truncation; invalidation may legitimately race with a pin there.
-    if (ctx.model === 'old' && !e.trunc) return;
+    // Old kernels only WARN for truncation; invalidation may legitimately drop the entry of a
+    // pinned page there, so a removal whose `trunc` the hook could not see is not judged either.
+    if (ctx.model === 'old' && e.trunc !== true) return;
     if (e.refcount <= idle) return;
     ctx.report(
       folioFinding(
@@ -29,7 +30,7 @@ export const entryRemovedWhileBusy: Check = {
         e,
         'entry_removed_while_busy',
         'error',
-        `DAX entry of inode ${e.ino} index ${e.index} removed (${e.trunc ? 'truncate' : 'invalidate'}) while its page holds refcount ${e.refcount}, idle is ${idle}`,
+        `DAX entry of inode ${e.ino} index ${e.index} removed (${e.trunc === null ? 'truncate or invalidate' : e.trunc ? 'truncate' : 'invalidate'}) while its page holds refcount ${e.refcount}, idle is ${idle}`,
         { refcount: e.refcount, mapcount: e.mapcount },
         { refcount: `${idle}` },
         { ino: e.ino, index: e.index, trunc: e.trunc },

@@ -64,8 +64,8 @@ export const EVENT_SCHEMA: Record<EventType, FieldSpec[]> = {
   dax_entry_remove: [
     ...FOLIO,
     ...INODE,
-    f('index', 'uint'),
-    f('trunc', 'bool'),
+    f('index', 'uint?'),
+    f('trunc', 'bool?'),
     f('refcount', 'int'),
     f('mapcount', 'int'),
   ],

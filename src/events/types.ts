@@ -150,9 +150,13 @@ export interface DaxEntryRemove extends EventBase {
   order: number;
   dev: number;
   ino: number;
-  index: number;
-  /** Removal on behalf of truncate/hole-punch (`trunc` argument) rather than invalidation. */
-  trunc: boolean;
+  /** Page index in the file; null when the hook could not read it. */
+  index: number | null;
+  /**
+   * Removal on behalf of truncate/hole-punch (`trunc` argument) rather than invalidation; null when
+   * the hook cannot see it (new kernels' dax_delete_mapping_range has no such argument).
+   */
+  trunc: boolean | null;
   refcount: number;
   mapcount: number;
 }

@@ -191,6 +191,7 @@ export class DaxState {
         const f = this.folios;
         f.inode[row] = 0;
         f.index[row] = 0;
+        // e.index may be null (unknown): the entry is gone either way.
         f.flags[row] = f.flags[row]! & ~(FLAG.ENTRY | FLAG.SHARED | FLAG.DEVMAP_MAPPED);
         this.observe(row, e.refcount, e.mapcount);
         this.settle(row, e, true);

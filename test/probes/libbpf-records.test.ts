@@ -130,6 +130,7 @@ const F = {
   EMPTY: define('DAXMON_F_EMPTY'),
   SHARED: define('DAXMON_F_SHARED'),
   TRUNC: define('DAXMON_F_TRUNC'),
+  TRUNC_UNKNOWN: define('DAXMON_F_TRUNC_UNKNOWN'),
   PAGE_FREE_KNOWN: define('DAXMON_F_PAGE_FREE_KNOWN'),
   PAGE_FREE_CALLED: define('DAXMON_F_PAGE_FREE_CALLED'),
   UNINTERRUPTIBLE: define('DAXMON_F_UNINTERRUPTIBLE'),
@@ -446,6 +447,10 @@ describe('every record type decodes to its event, field by field', () => {
       mapcount: 1,
     });
     expect(decodeOne({ type: R.DAX_ENTRY_REMOVE })).toMatchObject({ trunc: false });
+    // F_TRUNC_UNKNOWN: the 7.x hook has no trunc argument; an index of ~0 is unknown
+    expect(
+      decodeOne({ type: R.DAX_ENTRY_REMOVE, flags: F.TRUNC_UNKNOWN, d: 0xffffffffffffffffn }),
+    ).toMatchObject({ trunc: null, index: null });
   });
 
   it('FOLIO_MAP: every insert function by sub, WRITE flag, result, refcount and mapcount', () => {

@@ -101,6 +101,11 @@ function u64(buf: Buffer, off: number): number {
   return buf.readUInt32LE(off + 4) * TWO32 + buf.readUInt32LE(off);
 }
 
+/** A 64-bit field holding ~0 (the loader's "unknown"). */
+function isAllOnes(buf: Buffer, off: number): boolean {
+  return buf.readUInt32LE(off) === 0xffffffff && buf.readUInt32LE(off + 4) === 0xffffffff;
+}
+
 function hex64(buf: Buffer, off: number): string {
   return '0x' + buf.readBigUInt64LE(off).toString(16);
 }
@@ -305,8 +310,8 @@ export class LibbpfDecoder implements StreamDecoder {
           order,
           dev: u64(buf, off + OFF.a),
           ino: u64(buf, off + OFF.b),
-          index: u64(buf, off + OFF.d),
-          trunc: (flags & 1) !== 0,
+          index: isAllOnes(buf, off + OFF.d) ? null : u64(buf, off + OFF.d),
+          trunc: (flags & 2) !== 0 ? null : (flags & 1) !== 0,
           refcount,
           mapcount,
         };
