@@ -1,0 +1,14 @@
+/**
+ * All benchmarks, each reported as a ratio measured within this one run (the machines are noisy:
+ * absolute numbers move, ratios much less). `npm run bench`.
+ *   replay:  events/s through the whole pipeline from NDJSON, and its ratio to JSON.parse alone
+ *   memory:  bytes per tracked folio at ten million folios, and its ratio to the 1 GiB budget
+ */
+import { benchMemory } from './memory-per-folio.js';
+import { benchReplay } from './replay-throughput.js';
+
+const results = {
+  replay: [await benchReplay('new'), await benchReplay('old')],
+  memory: benchMemory(Number(process.env.DAXMON_BENCH_FOLIOS ?? 10_000_000)),
+};
+console.log(JSON.stringify(results, null, 2));
