@@ -4,11 +4,14 @@ import { MARKERS } from './markers.js';
 export type ConsoleEvent =
   | { kind: 'ready'; guestUptimeSeconds: number | undefined }
   | { kind: 'panic'; line: string }
+  | { kind: 'oops'; line: string }
   | { kind: 'boot-failed'; reason: string }
   | { kind: 'done'; rc: number }
   | { kind: 'warning'; line: string };
 
-const PANIC_RE = /Kernel panic - not syncing|end Kernel panic|BUG: unable to handle|general protection fault/;
+const PANIC_RE = /Kernel panic - not syncing|end Kernel panic/;
+// An oops kills the task that hit it; the kernel goes on unless panic_on_oops is set.
+const OOPS_RE = /BUG: unable to handle|general protection fault|Oops: |kernel BUG at/;
 const WARN_RE = /WARNING: CPU: \d+ PID: \d+ at |------------\[ cut here \]------------/;
 
 /**
@@ -35,6 +38,7 @@ export function classifyConsoleLine(line: string): ConsoleEvent | undefined {
     return { kind: 'done', rc: Number.isFinite(rc) ? rc : -1 };
   }
   if (PANIC_RE.test(line)) return { kind: 'panic', line: line.trim() };
+  if (OOPS_RE.test(line)) return { kind: 'oops', line: line.trim() };
   if (WARN_RE.test(line)) return { kind: 'warning', line: line.trim() };
   return undefined;
 }

@@ -87,6 +87,8 @@ export interface GuestRun {
   hostPorts: Record<number, number>;
   /** Kernel WARNING lines seen on the console after ready. */
   kernelWarnings: string[];
+  /** Oops lines (BUG:, general protection fault) seen after ready; the guest went on. */
+  kernelOopses: string[];
   panic: string | undefined;
 }
 
@@ -125,6 +127,7 @@ interface AttemptResult {
   panic?: string;
   detail?: string;
   warnings: string[];
+  oopses: string[];
 }
 
 /**
@@ -264,6 +267,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestRun> {
       attempts,
       hostPorts,
       kernelWarnings: final?.warnings ?? [],
+      kernelOopses: final?.oopses ?? [],
       panic: final?.panic,
     };
   }
@@ -300,15 +304,21 @@ function runAttempt(
     const splitter = new LineSplitter();
     const start = Date.now();
     const warnings: string[] = [];
+    const oopses: string[] = [];
     let result: AttemptResult | undefined;
     let readyAtMs: number | undefined;
     let guestBootSeconds: number | undefined;
     let timer: NodeJS.Timeout | undefined;
-    const finish = (r: Omit<AttemptResult, 'warnings' | 'readyAtMs' | 'guestBootSeconds'>): void => {
+    const finish = (
+      r: Omit<AttemptResult, 'warnings' | 'oopses' | 'readyAtMs' | 'guestBootSeconds'>,
+      graceMs = 0,
+    ): void => {
       if (result) return;
-      result = { ...r, readyAtMs, guestBootSeconds, warnings };
-      // qemu is killed as soon as the outcome is known; its exit completes the promise.
-      qemu.kill();
+      result = { ...r, readyAtMs, guestBootSeconds, warnings, oopses };
+      // qemu is killed as soon as the outcome is known (after a grace period that lets a panic's
+      // trace reach the log); its exit completes the promise.
+      if (graceMs > 0) setTimeout(() => qemu.kill(), graceMs);
+      else qemu.kill();
     };
     const onLine = (line: string): void => {
       opts.onConsoleLine?.(line);
@@ -326,12 +336,13 @@ function runAttempt(
           );
         }
         opts.onReady?.({ hostPorts, runDir });
-      } else if (ev.kind === 'panic') {
-        finish(
-          readyAtMs === undefined
-            ? { outcome: 'panic', detail: ev.line }
-            : { outcome: 'panic-after-ready', panic: ev.line },
-        );
+      } else if (ev.kind === 'panic' || (ev.kind === 'oops' && readyAtMs === undefined)) {
+        // Before ready any oops is the early-boot flake (it ends in a panic): retry. After ready a
+        // panic is a result; give its trace a few seconds to reach the log.
+        if (readyAtMs === undefined) finish({ outcome: 'panic', detail: ev.line });
+        else finish({ outcome: 'panic-after-ready', panic: ev.line }, 3000);
+      } else if (ev.kind === 'oops') {
+        oopses.push(ev.line);
       } else if (ev.kind === 'boot-failed') {
         finish({ outcome: 'boot-failed', detail: ev.reason });
       } else if (ev.kind === 'done') {
@@ -344,6 +355,7 @@ function runAttempt(
             readyAtMs,
             guestBootSeconds,
             warnings,
+            oopses,
           };
         if (timer) clearTimeout(timer);
         timer = setTimeout(() => qemu.kill(), 30_000);
@@ -369,8 +381,9 @@ function runAttempt(
         const portBusy = /Could not set up host forwarding rule/.test(ex.stderr);
         const detail = `qemu exited (${ex.signal ?? `code ${ex.code}`}) ${ex.stderr.trim().split('\n').slice(-2).join(' | ')}`;
         if (readyAtMs === undefined)
-          result = { outcome: portBusy ? 'port-busy' : 'exited-early', detail, warnings };
-        else result = { outcome: 'exited-after-ready', detail, readyAtMs, guestBootSeconds, warnings };
+          result = { outcome: portBusy ? 'port-busy' : 'exited-early', detail, warnings, oopses };
+        else
+          result = { outcome: 'exited-after-ready', detail, readyAtMs, guestBootSeconds, warnings, oopses };
       }
       if (ex.stderr.trim().length > 0) out.write(`\n[qemu stderr] ${ex.stderr}`);
       out.end(() => resolve(result as AttemptResult));

@@ -76,6 +76,7 @@ describe.each(cases)('kernel $series, $pmem $fs', (c) => {
   it('boots, runs every scenario and powers off', () => {
     expect(boot.guest.status, `guest ${boot.guest.status}; console: ${boot.guest.consoleLog}`).toBe('done');
     expect(boot.guest.jobExitCode, `job failed; console: ${boot.guest.consoleLog}`).toBe(0);
+    expect(boot.guest.kernelOopses, `console: ${boot.guest.consoleLog}`).toEqual([]);
     expect(boot.observerOutput.notes.filter((n) => !n.startsWith('bpftrace stderr'))).toEqual([]);
     expect(boot.guest.kernelRelease.startsWith(c.series)).toBe(true);
   });

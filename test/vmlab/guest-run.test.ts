@@ -91,7 +91,7 @@ describe('runGuest', () => {
     expect(args).toContain('mount_tag=hostroot');
   });
 
-  it('retries a boot that panics before the ready marker and counts the retry', async () => {
+  it('retries a boot that oopses or panics before the ready marker and counts the retry', async () => {
     process.env.FAKE_QEMU_MODE = 'panic-once';
     const r = await runGuest(base());
     expect(r.status).toBe('done');
@@ -132,6 +132,9 @@ describe('runGuest', () => {
     expect(r.status).toBe('panic');
     expect(r.retries).toBe(0);
     expect(r.kernelWarnings).toHaveLength(1);
+    expect(r.kernelOopses).toEqual([
+      '[   20.500000] BUG: unable to handle page fault for address: ffb5df3005204008',
+    ]);
     expect(r.panic).toContain('Kernel panic');
   });
 
