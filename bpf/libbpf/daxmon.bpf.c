@@ -70,6 +70,17 @@ struct {
 	__type(value, struct stash);
 } stash SEC(".maps");
 
+/*
+ * pgmaps already reported (registered or discovered): one lookup instead of a scan of the range
+ * table, which keeps the hot hooks small enough for the 6.1 verifier.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 256);
+	__type(key, u64);
+	__type(value, u32);
+} known_pgmaps SEC(".maps");
+
 /* Sleeps on a busy DAX page per thread, between a layout-break span's begin and end. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -90,10 +101,6 @@ struct {
 #define PUD_ORDER 18
 /* include/linux/iomap.h, identical 6.1..7.x */
 #define IOMAP_F_SHARED (1U << 2)
-/* mm/internal.h (6.12, 7.x) */
-#define FOLL_GET (1U << 1)
-#define FOLL_LONGTERM (1U << 8)
-#define FOLL_PIN (1U << 19)
 /* include/linux/mm.h: FOLL_PIN on a small folio adds this instead of 1 */
 #define GUP_PIN_COUNTING_BIAS 1024
 /* dev_pagemap.flags (include/linux/memremap.h) */
@@ -254,25 +261,22 @@ static __always_inline bool is_device_page(u64 page)
 	return pfn_in_ranges(page_to_pfn(page));
 }
 
-static __always_inline bool pgmap_known(u64 pgmap)
-{
-	for (int i = 0; i < DAXMON_MAX_RANGES; i++) {
-		if (ranges[i].end_pfn && ranges[i].pgmap == pgmap)
-			return true;
-	}
-	return false;
-}
+/* Next slot of the range table to try (wraps); slots are reused once a teardown frees them. */
+static u32 range_cursor;
 
+/*
+ * The caller makes sure each (pgmap, range) is added once (known_pgmaps). A free slot is found
+ * from a shared cursor with a few probes rather than a scan: a scan nested in the discovery loop
+ * multiplies what the verifier has to walk (6.1 gave up at 1M instructions).
+ */
 static __always_inline void range_add(u64 start, u64 end, u64 pgmap)
 {
-	for (int i = 0; i < DAXMON_MAX_RANGES; i++) {
-		if (ranges[i].pgmap == pgmap && ranges[i].start_pfn == start && ranges[i].end_pfn)
-			return;
-	}
-	for (int i = 0; i < DAXMON_MAX_RANGES; i++) {
+	for (int probe = 0; probe < 4; probe++) {
+		u32 i = __sync_fetch_and_add(&range_cursor, 1) % DAXMON_MAX_RANGES;
+
 		if (ranges[i].pgmap || ranges[i].end_pfn)
 			continue;
-		/* claim the slot; a racing CPU that loses tries the next one */
+		/* claim the slot; a racing CPU that loses tries another one */
 		if (__sync_val_compare_and_swap(&ranges[i].pgmap, 0, pgmap) != 0)
 			continue;
 		ranges[i].start_pfn = start;
@@ -284,6 +288,7 @@ static __always_inline void range_add(u64 start, u64 end, u64 pgmap)
 
 static __always_inline void range_del(u64 pgmap)
 {
+	bpf_map_delete_elem(&known_pgmaps, &pgmap);
 	for (int i = 0; i < DAXMON_MAX_RANGES; i++) {
 		if (ranges[i].pgmap != pgmap)
 			continue;
@@ -400,7 +405,7 @@ static __always_inline void rec_send(void *ctx, struct daxmon_rec *r, bool want_
 {
 	u64 avail;
 
-	if (cfg.stacks == DAXMON_STACKS_ALL || (want_stack && cfg.stacks != DAXMON_STACKS_NONE)) {
+	if (ctx && (cfg.stacks == DAXMON_STACKS_ALL || (want_stack && cfg.stacks != DAXMON_STACKS_NONE))) {
 		long id = bpf_get_stackid(ctx, &stacks, 0);
 
 		if (id >= 0)
@@ -484,33 +489,46 @@ static __always_inline void read_range(u64 pgmap, u32 i, struct range *out)
 	bpf_probe_read_kernel(out, sizeof(*out), (void *)(base + i * sizeof(struct range)));
 }
 
-#define MAX_PGMAP_RANGES 16
+/* pmem and device-dax pgmaps have one range; device-dax may grow a few after resizing */
+#define MAX_PGMAP_RANGES 8
+
+/* Claim the right to report a pgmap: true for exactly one caller. */
+static __always_inline bool pgmap_claim(u64 pgmap)
+{
+	u32 one = 1;
+
+	if (bpf_map_lookup_elem(&known_pgmaps, &pgmap))
+		return false;
+	return bpf_map_update_elem(&known_pgmaps, &pgmap, &one, BPF_NOEXIST) == 0;
+}
 
 /*
  * A pgmap seen on a folio before any registration hook fired (registered before daxmon started):
- * report every range of it once and teach the filter its pfns.
+ * report its ranges once and teach the filter their pfns. A global function: the verifier checks
+ * it once, on its own, instead of once per path of every caller (6.1 spent 150k-300k
+ * instructions per program on it inline). Global functions take no context, so these records
+ * carry no stack.
  */
-static __always_inline void discover_pgmap(void *ctx, u64 pgmap)
+__noinline int discover_pgmap(u64 pgmap)
 {
 	int nr;
 
-	if (pgmap < KERNEL_ADDR_MIN || pgmap_known(pgmap))
-		return;
+	if (pgmap < KERNEL_ADDR_MIN || !pgmap_claim(pgmap))
+		return 0;
 	nr = BPF_CORE_READ((struct dev_pagemap *)pgmap, nr_range);
-	for (int i = 0; i < MAX_PGMAP_RANGES; i++) {
+	for (int i = 0; i < MAX_PGMAP_RANGES && i < nr; i++) {
 		struct range rg;
 		u64 start, nrp;
 
-		if (i >= nr)
-			break;
 		read_range(pgmap, i, &rg);
 		if (rg.end <= rg.start)
 			continue;
 		start = rg.start >> 12;
 		nrp = (rg.end - rg.start + 1) >> 12;
 		range_add(start, start + nrp, pgmap);
-		emit_pgmap(ctx, pgmap, start, nrp, i, DAXMON_F_DISCOVERED);
+		emit_pgmap(NULL, pgmap, start, nrp, i, DAXMON_F_DISCOVERED);
 	}
+	return 0;
 }
 
 static __always_inline int on_memmap_init(void *ctx, u64 start_pfn, u64 nr_pages, u64 pgmap,
@@ -518,16 +536,18 @@ static __always_inline int on_memmap_init(void *ctx, u64 start_pfn, u64 nr_pages
 {
 	int nr = BPF_CORE_READ((struct dev_pagemap *)pgmap, nr_range);
 	u64 index = ~0ULL;
+	u32 one = 1;
 
-	for (int i = 0; i < MAX_PGMAP_RANGES; i++) {
+	for (int i = 0; i < MAX_PGMAP_RANGES && i < nr; i++) {
 		struct range rg;
 
-		if (i >= nr)
-			break;
 		read_range(pgmap, i, &rg);
-		if ((rg.start >> 12) == start_pfn)
+		if ((rg.start >> 12) == start_pfn) {
 			index = i;
+			break;
+		}
 	}
+	bpf_map_update_elem(&known_pgmaps, &pgmap, &one, BPF_ANY);
 	range_add(start_pfn, start_pfn + nr_pages, pgmap);
 	/*
 	 * Self-check of the zone layout the loader derived: memmap_init_zone_device() has just set
@@ -789,7 +809,7 @@ static __always_inline int on_disassociate(void *ctx, u64 entry, u64 mapping, in
 			return 0;
 		}
 		read_folio(head_of(page), &fi);
-		discover_pgmap(ctx, fi.pgmap);
+		discover_pgmap(fi.pgmap);
 	}
 	r = rec_new(DAXMON_REC_DAX_ENTRY_REMOVE);
 	if (!r)
@@ -854,7 +874,7 @@ static __always_inline int emit_map(void *ctx, u64 folio, u64 page_pfn, u8 via, 
 
 	if (folio) {
 		read_folio(folio, &fi);
-		discover_pgmap(ctx, fi.pgmap);
+		discover_pgmap(fi.pgmap);
 	}
 	r = rec_new(DAXMON_REC_FOLIO_MAP);
 	if (!r)
@@ -1008,7 +1028,7 @@ static __always_inline int on_unmap(void *ctx, u64 folio, u64 page, u64 nr)
 	if (!folio || !is_device_page(folio))
 		return 0;
 	read_folio(folio, &fi);
-	discover_pgmap(ctx, fi.pgmap);
+	discover_pgmap(fi.pgmap);
 	r = rec_new(DAXMON_REC_FOLIO_UNMAP);
 	if (!r)
 		return 0;
@@ -1047,6 +1067,24 @@ int BPF_KPROBE(folio_unmap__kprobe__folio_remove_rmap_pmd, struct folio *folio, 
 
 /* ---- GUP ---------------------------------------------------------------------------------------- */
 
+/* The kernel's FOLL_* bits (values from the loader, cfg.foll_*) in the records' encoding. */
+static __always_inline u64 foll_norm(u64 raw)
+{
+	u64 f = 0;
+
+	if (raw & cfg.foll_write)
+		f |= DAXMON_FOLL_WRITE;
+	if (raw & cfg.foll_get)
+		f |= DAXMON_FOLL_GET;
+	if (raw & cfg.foll_longterm)
+		f |= DAXMON_FOLL_LONGTERM;
+	if (raw & cfg.foll_pci_p2pdma)
+		f |= DAXMON_FOLL_PCI_P2PDMA;
+	if (raw & cfg.foll_pin)
+		f |= DAXMON_FOLL_PIN;
+	return f;
+}
+
 static __always_inline int emit_gup(void *ctx, u64 folio, u64 refs, u64 flags, int ret, u8 op)
 {
 	struct daxmon_rec *r;
@@ -1055,14 +1093,14 @@ static __always_inline int emit_gup(void *ctx, u64 folio, u64 refs, u64 flags, i
 	if (!folio || !is_device_page(folio))
 		return 0;
 	read_folio(folio, &fi);
-	discover_pgmap(ctx, fi.pgmap);
+	discover_pgmap(fi.pgmap);
 	r = rec_new(DAXMON_REC_GUP);
 	if (!r)
 		return 0;
 	rec_folio(r, &fi);
 	r->sub = op;
 	r->a = refs;
-	r->b = flags;
+	r->b = foll_norm(flags);
 	r->d = fi.pincount;
 	r->ret = ret;
 	rec_send(ctx, r, true);
@@ -1071,7 +1109,7 @@ static __always_inline int emit_gup(void *ctx, u64 folio, u64 refs, u64 flags, i
 
 static __always_inline u8 grab_op(u64 flags)
 {
-	return (flags & FOLL_PIN) ? DAXMON_GUP_PIN : DAXMON_GUP_GET;
+	return (flags & cfg.foll_pin) ? DAXMON_GUP_PIN : DAXMON_GUP_GET;
 }
 
 /*
@@ -1195,7 +1233,7 @@ int BPF_KRETPROBE(gup_grab__kretprobe__try_grab_folio__page, void *ret)
 /* gup_put_folio(folio, refs, flags): the release side of try_grab_folio (mm/gup.c, static) */
 static __always_inline u8 put_op(u64 flags)
 {
-	return (flags & FOLL_PIN) ? DAXMON_GUP_UNPIN : DAXMON_GUP_PUT;
+	return (flags & cfg.foll_pin) ? DAXMON_GUP_UNPIN : DAXMON_GUP_PUT;
 }
 
 SEC("fexit/gup_put_folio")
@@ -1231,12 +1269,12 @@ static __always_inline int on_check_vma(void *ctx, u64 gup_flags, int ret)
 {
 	struct daxmon_rec *r;
 
-	if (ret != -EOPNOTSUPP || !(gup_flags & FOLL_LONGTERM))
+	if (ret != -EOPNOTSUPP || !(gup_flags & cfg.foll_longterm))
 		return 0;
 	r = rec_new(DAXMON_REC_GUP_LONGTERM_REFUSED);
 	if (!r)
 		return 0;
-	r->b = gup_flags;
+	r->b = foll_norm(gup_flags);
 	r->ret = ret;
 	rec_send(ctx, r, true);
 	return 0;
@@ -1252,7 +1290,7 @@ SEC("kprobe/check_vma_flags")
 int BPF_KPROBE(gup_longterm_check__kprobe__check_vma_flags, struct vm_area_struct *vma,
 	       unsigned long gup_flags)
 {
-	if (gup_flags & FOLL_LONGTERM)
+	if (gup_flags & cfg.foll_longterm)
 		stash_put(H_CHECK_VMA, gup_flags, 0, 0, 0);
 	return 0;
 }
@@ -1286,7 +1324,7 @@ static __always_inline int on_devmap_put(void *ctx, u64 page, u64 refs)
 	if (!is_device_page(folio))
 		return 0;
 	read_folio(folio, &fi);
-	discover_pgmap(ctx, fi.pgmap);
+	discover_pgmap(fi.pgmap);
 	r = rec_new(DAXMON_REC_FOLIO_PUT);
 	if (!r)
 		return 0;
@@ -1388,7 +1426,7 @@ static __always_inline int on_free(void *ctx, u64 folio)
 	if (!folio || !is_device_page(folio))
 		return 0;
 	read_folio(folio, &fi);
-	discover_pgmap(ctx, fi.pgmap);
+	discover_pgmap(fi.pgmap);
 	r = rec_new(DAXMON_REC_ZONE_DEVICE_FREE);
 	if (!r)
 		return 0;

@@ -35,10 +35,25 @@ struct daxmon_cfg {
 	__u32 zone_mask;
 	__u32 zone_device;
 	__u32 stacks; /* DAXMON_STACKS_* */
-	/* Only report events from this tgid (0 = all); a debugging aid. */
-	__u32 filter_tgid;
+	/*
+	 * This kernel's FOLL_* values: an anonymous enum in include/linux/mm_types.h from 6.3 (found
+	 * in BTF), #defines with other values before (6.1: GET 0x4, LONGTERM 0x10000, PIN 0x40000).
+	 * Records carry the flags in the 6.3+ encoding.
+	 */
+	__u32 foll_write;
+	__u32 foll_get;
+	__u32 foll_longterm;
+	__u32 foll_pci_p2pdma;
+	__u32 foll_pin;
 	__u32 pad;
 };
+
+/* The FOLL_* encoding of the records (mm/internal.h 6.3+, = src/events/types.ts FOLL) */
+#define DAXMON_FOLL_WRITE (1U << 0)
+#define DAXMON_FOLL_GET (1U << 1)
+#define DAXMON_FOLL_LONGTERM (1U << 8)
+#define DAXMON_FOLL_PCI_P2PDMA (1U << 10)
+#define DAXMON_FOLL_PIN (1U << 19)
 
 /*
  * One pfn range of a pgmap. A slot is live when end_pfn != 0. pgmap is the kernel address of

@@ -58,6 +58,7 @@ struct want {
 	bool loadable;
 	bool attached;
 	struct bpf_link *link;
+	unsigned int verified_insns;
 	char error[512];
 };
 
@@ -85,7 +86,7 @@ static struct {
 	struct hook hooks[MAX_HOOKS];
 	int n_hooks;
 	bool enable_all;
-	bool strict, list, text, verbose;
+	bool strict, list, text, verbose, verify;
 	unsigned int ringbuf_mb;
 	struct daxmon_range ranges[MAX_USER_RANGES];
 	int n_ranges;
@@ -265,6 +266,7 @@ static void out_error(const char *code, const char *fmt, ...)
  */
 static char last_log[1024];
 static char verifier_log[512];
+static char failed_prog[256]; /* the program libbpf named in its last failure */
 
 static void chomp(char *s)
 {
@@ -319,6 +321,12 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
 		goto out;
 	if (!strncmp(line, "libbpf: ", 8))
 		line += 8;
+	if (!strncmp(line, "prog '", 6) && strstr(line, "fail")) {
+		const char *end = strchr(line + 6, '\'');
+
+		if (end)
+			snprintf(failed_prog, sizeof(failed_prog), "%.*s", (int)(end - line - 6), line + 6);
+	}
 	snprintf(last_log, sizeof(last_log), "%s", line);
 	chomp(last_log);
 out:
@@ -330,6 +338,7 @@ static void clear_log(void)
 {
 	last_log[0] = 0;
 	verifier_log[0] = 0;
+	failed_prog[0] = 0;
 }
 
 /* "reason[: verifier's last line]" for an attach frame's error */
@@ -563,6 +572,49 @@ static bool zone_layout(const struct btf *btf, struct zone_layout *z)
 	return true;
 }
 
+/* The value of an enumerator of any enum (FOLL_* live in an anonymous one), -1 if none. */
+static long btf_any_enum_value(const struct btf *btf, const char *name)
+{
+	int n = btf__type_cnt(btf);
+
+	for (int id = 1; id < n; id++) {
+		const struct btf_type *t = btf__type_by_id(btf, id);
+
+		if (!btf_is_enum(t))
+			continue;
+		for (int i = 0; i < btf_vlen(t); i++) {
+			const struct btf_enum *e = btf_enum(t) + i;
+
+			if (!strcmp(btf__name_by_offset(btf, e->name_off), name))
+				return e->val;
+		}
+	}
+	return -1;
+}
+
+/*
+ * FOLL_* values: include/linux/mm_types.h has them in an enum from 6.3 (in BTF); before that
+ * they are #defines, identical from 5.8 to 6.2 (include/linux/mm.h, 6.1).
+ */
+static void foll_values(const struct btf *btf, struct daxmon_cfg *c)
+{
+	long pin = btf_any_enum_value(btf, "FOLL_PIN");
+
+	if (pin > 0) {
+		c->foll_write = btf_any_enum_value(btf, "FOLL_WRITE");
+		c->foll_get = btf_any_enum_value(btf, "FOLL_GET");
+		c->foll_longterm = btf_any_enum_value(btf, "FOLL_LONGTERM");
+		c->foll_pci_p2pdma = btf_any_enum_value(btf, "FOLL_PCI_P2PDMA");
+		c->foll_pin = pin;
+		return;
+	}
+	c->foll_write = 0x01;
+	c->foll_get = 0x04;
+	c->foll_longterm = 0x10000;
+	c->foll_pci_p2pdma = 0x100000;
+	c->foll_pin = 0x40000;
+}
+
 /* ---- programs ----------------------------------------------------------------------------------- */
 
 /* "probe__type__target": the logical probe is everything before the first "__". */
@@ -689,7 +741,13 @@ static void check_one(struct want *w)
 		describe_failure(w->error, sizeof(w->error), "load", -err);
 		w->loadable = false;
 	} else {
+		struct bpf_program *p = bpf_object__find_program_by_name(obj, w->name);
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
 		w->loadable = true;
+		if (p && !bpf_obj_get_info_by_fd(bpf_program__fd(p), &info, &len))
+			w->verified_insns = info.verified_insns;
 	}
 	bpf_object__close(obj);
 }
@@ -959,8 +1017,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: daxmon-loader [--enable HOOK,...|all] [--strict] [--ringbuf-mb N]\n"
 		"                     [--pgmap-range START:NR ...] [--stacks none|default|all]\n"
-		"                     [--flush-ms N] [--zone-shift N] [--list] [--text] [--verbose] "
-		"OBJECT\n"
+		"                     [--flush-ms N] [--zone-shift N] [--list] [--text] [--verbose]\n"
+		"                     [--verify] OBJECT\n"
 		"  HOOK = PROG[+PROG...][|PROG[+PROG...]...]: alternatives in preference order,\n"
 		"  PROG = NAME[@TARGET] (TARGET overrides the section's function or tracepoint)\n"
 		"Streams daxmon records as frames on stdout (docs/backend-protocol.md).\n");
@@ -1040,6 +1098,7 @@ static void parse_args(int argc, char **argv)
 		{ "list", no_argument, NULL, 'l' },
 		{ "text", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
+		{ "verify", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -1118,6 +1177,9 @@ static void parse_args(int argc, char **argv)
 		case 'v':
 			opt.verbose = true;
 			break;
+		case 'V':
+			opt.verify = true;
+			break;
 		case 'h':
 			usage(stdout);
 			exit(0);
@@ -1187,6 +1249,7 @@ int main(int argc, char **argv)
 	cfg.vmemmap_base_addr = vmemmap_base_addr;
 	cfg.wakeup_bytes = ring_bytes / 4 < (1 << 20) ? ring_bytes / 4 : (1 << 20);
 	cfg.stacks = opt.stacks;
+	foll_values(btf, &cfg);
 	if (zone_layout(btf, &zl)) {
 		cfg.zone_shift = zl.shift;
 		cfg.zone_mask = zl.mask;
@@ -1194,11 +1257,13 @@ int main(int argc, char **argv)
 	}
 	sb_add(&b,
 	       ",\"btf\":true,\"model\":\"%s\",\"vmemmap_base\":%s,\"zone\":{\"shift\":%d,"
-	       "\"mask\":%d,\"device\":%d,\"from\":\"%s\"},\"ringbuf_bytes\":%u,"
+	       "\"mask\":%d,\"device\":%d,\"from\":\"%s\"},\"foll\":{\"get\":%u,\"pin\":%u,"
+	       "\"longterm\":%u},\"ringbuf_bytes\":%u,"
 	       "\"wakeup_bytes\":%" PRIu64 ",\"stacks\":\"%s\",\"pid\":%d}",
 	       btf_has_member(btf, "folio", "pgmap") ? "new" : "old",
 	       vmemmap_base_addr ? "true" : "false", zl.shift, zl.mask, zl.device,
-	       zl.how ? zl.how : "unknown", ring_bytes, (uint64_t)cfg.wakeup_bytes,
+	       zl.how ? zl.how : "unknown", cfg.foll_get, cfg.foll_pin, cfg.foll_longterm, ring_bytes,
+	       (uint64_t)cfg.wakeup_bytes,
 	       opt.stacks == DAXMON_STACKS_NONE	 ? "none"
 	       : opt.stacks == DAXMON_STACKS_ALL ? "all"
 						 : "default",
@@ -1235,14 +1300,51 @@ int main(int argc, char **argv)
 	}
 	bpf_object__close(obj);
 
+	if (opt.verify) {
+		/* each program alone: does it pass this kernel's verifier, and how hard was it */
+		for (int i = 0; i < opt.n_want; i++) {
+			struct want *w = &opt.want[i];
+			struct sbuf v = {};
+
+			if (w->loadable)
+				check_one(w);
+			sb_add(&v, "{\"kind\":\"verify\",\"program\":");
+			sb_str(&v, w->name);
+			sb_add(&v, ",\"loads\":%s,\"verified_insns\":%u,\"error\":",
+			       w->loadable ? "true" : "false", w->verified_insns);
+			if (w->loadable)
+				sb_add(&v, "null");
+			else
+				sb_str(&v, w->error);
+			sb_add(&v, "}");
+			sb_emit(&v);
+			out_flush();
+		}
+		return 0;
+	}
+
 	/*
-	 * libbpf loads an object all or nothing. Try the whole set first; if the kernel refuses
-	 * it, load each program alone to find out which ones (and why), then load the rest.
+	 * libbpf loads an object all or nothing and stops at the first program the kernel refuses,
+	 * naming it in its log. Drop that program (reporting why) and load the rest again; after a
+	 * few rounds, or if the log names no program, load each alone to find out (each program is
+	 * then verified once, instead of once per round).
 	 */
-	obj = open_configured(ring_bytes);
-	clear_log();
-	err = obj ? bpf_object__load(obj) : -errno;
-	if (err) {
+	for (int round = 0;; round++) {
+		struct want *culprit = NULL;
+
+		obj = open_configured(ring_bytes);
+		clear_log();
+		err = obj ? bpf_object__load(obj) : -errno;
+		if (!err || stop)
+			break;
+		if (failed_prog[0])
+			culprit = want_find(failed_prog);
+		if (culprit && culprit->loadable && round < 3) {
+			describe_failure(culprit->error, sizeof(culprit->error), "load", -err);
+			culprit->loadable = false;
+			bpf_object__close(obj);
+			continue;
+		}
 		bpf_object__close(obj);
 		for (int i = 0; i < opt.n_want; i++)
 			if (opt.want[i].loadable)
@@ -1250,13 +1352,19 @@ int main(int argc, char **argv)
 		obj = open_configured(ring_bytes);
 		clear_log();
 		err = obj ? bpf_object__load(obj) : -errno;
-		if (err) {
-			char why[1024];
+		break;
+	}
+	if (stop) {
+		/* SIGTERM while loading: nothing attached yet, nothing to flush */
+		bpf_object__close(obj);
+		return 0;
+	}
+	if (err) {
+		char why[1024];
 
-			describe_failure(why, sizeof(why), "load", -err);
-			out_error("DAXMON_E_LOADER_LOAD", "%s: %s", opt.object, why);
-			return 1;
-		}
+		describe_failure(why, sizeof(why), "load", -err);
+		out_error("DAXMON_E_LOADER_LOAD", "%s: %s", opt.object, why);
+		return 1;
 	}
 
 	/* attach each hook with the first alternative whose programs all attach */
