@@ -48,6 +48,15 @@ export function renderScenarioJob(
     parts.push(`echo "DAXMON_SCENARIO_END ${s.name} rc=$(cat ${out}.rc") $(cut -d' ' -f1 /proc/uptime)"`);
   }
   parts.push(observer.stopShell());
+  // Only now, with every count saved, do the holders exit: their exit unmaps and unpins pages whose
+  // pgmap was torn down under them, which is exactly what the unbind scenarios are about.
+  for (const { scenario: s } of plan.filter((p) => p.scenario.holds)) {
+    parts.push(`echo "DAXMON_HOLDER_EXIT ${s.name}"
+kill -KILL "$(daxmon_bg_pid scenarios/${s.name})" 2>/dev/null
+sleep 5
+dmesg -c > "$DAXMON_RESULTS/scenarios/${s.name}.exit-dmesg" 2>&1
+echo "DAXMON_HOLDER_EXITED ${s.name}"`);
+  }
   return parts.join('\n') + '\n';
 }
 
@@ -118,6 +127,13 @@ export async function collectScenario(
   } else if (rcText !== '') base.problems.push('the workload printed no DAXWL_RESULT');
   if (base.facts.ok === false) base.problems.push(`workload error: ${String(base.facts.error)}`);
   base.kernelWarnings = [...(await file('dmesg')).matchAll(WARNING_RE)].map((x) => x[0]);
+  if (s.holds) {
+    // What the holder's exit did after the teardown: an oops, and where (the RIP's function).
+    const exit = await file('exit-dmesg');
+    base.facts.exit_oops = /BUG: unable to handle|Oops: /.test(exit);
+    const rip = /RIP: \d+:([A-Za-z0-9_.]+)\+/.exec(exit);
+    if (rip?.[1]) base.facts.exit_oops_rip = rip[1];
+  }
   s.steps.forEach((step, i) => {
     const c = obs.counts.get(p.base + i + 1);
     if (c) base.observedByStep[step] = c;

@@ -243,7 +243,16 @@ export const SCENARIOS: readonly Scenario[] = [
         // §1): the pgmap is torn down under live mappings and pins, and the unbind returns.
         unbind: only({ memunmap_pages: 1, pgmap_ref_release: 1, kill_dax: 1 }),
       },
-      facts: { unbind_rc: 0 },
+      // Then the holder is killed (after the counts are saved): its exit touches struct pages that
+      // memunmap_pages removed with the memmap, and the kernel oopses. New model: exit_mmap zaps the
+      // PTEs, which now point at refcounted folios (__zap_vma_range). Old model: zapping devmap
+      // PTEs touches no struct page; the crash comes when the pipe puts its pinned pages
+      // (page_cache_pipe_buf_release). Measured on 7.3, 6.12 and 6.1, ext4 and xfs.
+      facts: {
+        unbind_rc: 0,
+        exit_oops: true,
+        exit_oops_rip: model === 'new' ? '__zap_vma_range' : 'page_cache_pipe_buf_release',
+      },
     }),
   },
   {
@@ -277,7 +286,10 @@ export const SCENARIOS: readonly Scenario[] = [
         // kill_dev_dax() runs kill_dax() and unmaps the device's mappings before the pgmap goes.
         unbind: only({ memunmap_pages: 1, pgmap_ref_release: 1, kill_dax: 1 }),
       },
-      facts: { unbind_rc: 0 },
+      // Then the holder is killed: the unbind already zapped its mappings (kill_dev_dax), so its
+      // exit unmaps nothing, but the pipe still holds 16 pages whose memmap is gone, and putting
+      // them oopses in both models (page_cache_pipe_buf_release). Measured on 7.3, 6.12 and 6.1.
+      facts: { unbind_rc: 0, exit_oops: true, exit_oops_rip: 'page_cache_pipe_buf_release' },
     }),
   },
 ];
