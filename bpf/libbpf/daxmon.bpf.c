@@ -251,15 +251,9 @@ static __always_inline bool pfn_in_ranges(u64 pfn)
 	return false;
 }
 
-/* The ZONE_DEVICE filter: zone bits when the loader could derive the layout, else the ranges. */
-static __always_inline bool is_device_page(u64 page)
-{
-	if (!page)
-		return false;
-	if (cfg.zone_mask)
-		return page_is_zone_device(page);
-	return pfn_in_ranges(page_to_pfn(page));
-}
+
+/* The pgmap of the last folio seen: most events hit the same one, and then cost one load. */
+static u64 last_pgmap;
 
 /* Next slot of the range table to try (wraps); slots are reused once a teardown frees them. */
 static u32 range_cursor;
@@ -289,6 +283,7 @@ static __always_inline void range_add(u64 start, u64 end, u64 pgmap)
 static __always_inline void range_del(u64 pgmap)
 {
 	bpf_map_delete_elem(&known_pgmaps, &pgmap);
+	last_pgmap = 0;
 	for (int i = 0; i < DAXMON_MAX_RANGES; i++) {
 		if (ranges[i].pgmap != pgmap)
 			continue;
@@ -309,44 +304,75 @@ struct finfo {
 	u32 pincount;
 };
 
-static __always_inline u64 folio_pgmap(u64 folio)
-{
-	if (bpf_core_field_exists(((struct folio___new *)0)->pgmap))
-		return (u64)BPF_CORE_READ((struct folio___new *)folio, pgmap);
-	return (u64)BPF_CORE_READ((struct page___old *)folio, pgmap);
-}
+/*
+ * The head page and its first tail page: every folio field a record needs lies in these 128 bytes
+ * (include/linux/mm_types.h, 6.1 to 7.x), so one bpf_probe_read_kernel() replaces one per field.
+ * Helper calls are most of what a record costs.
+ */
+#define FOLIO_SNAP 128
+struct folio_snap {
+	u8 b[FOLIO_SNAP];
+};
 
-static __always_inline void read_folio(u64 folio, struct finfo *fi)
+/* A field of the snapshot at a CO-RE offset (a constant once libbpf has relocated it). */
+#define SNAP(snap, type, off) ((off) <= FOLIO_SNAP - sizeof(type) ? *(type *)&(snap)->b[(off)] : 0)
+
+/*
+ * Read the folio's counts, order and pgmap. With `check`, first test that it is a ZONE_DEVICE
+ * folio and return false (having read nothing else) when it is not: the hot hooks' filter.
+ */
+static __always_inline bool read_folio_dev(u64 folio, struct finfo *fi, bool check)
 {
-	struct folio *f = (struct folio *)folio;
-	u64 flags = rd8(folio);
+	struct folio_snap snap;
+	u64 flags;
 	s32 mc;
 
+	if (bpf_probe_read_kernel(&snap, sizeof(snap), (const void *)folio))
+		return false;
+	flags = *(u64 *)&snap.b[0];
+	if (check) {
+		if (cfg.zone_mask) {
+			if (((flags >> cfg.zone_shift) & cfg.zone_mask) != cfg.zone_device)
+				return false;
+		} else if (!pfn_in_ranges(page_to_pfn(folio))) {
+			return false;
+		}
+	}
 	fi->folio = folio;
 	fi->pfn = page_to_pfn(folio);
-	fi->refcount = BPF_CORE_READ(f, _refcount.counter);
-	mc = BPF_CORE_READ(f, _mapcount.counter);
+	fi->refcount = SNAP(&snap, s32, bpf_core_field_offset(struct folio, _refcount));
+	mc = SNAP(&snap, s32, bpf_core_field_offset(struct folio, _mapcount));
 	fi->order = 0;
 	fi->pincount = 0;
 	if (flags & (1ULL << bpf_core_enum_value(enum pageflags, PG_head))) {
 		if (bpf_core_field_exists(((struct folio___61 *)0)->_folio_order)) {
 			/* 6.1: folio_order() = _folio_order, mapcount in compound_mapcount */
-			fi->order = BPF_CORE_READ((struct folio___61 *)f, _folio_order);
-			mc = BPF_CORE_READ((struct folio___61 *)f, _total_mapcount.counter);
+			fi->order = SNAP(&snap, u8, bpf_core_field_offset(struct folio___61, _folio_order));
+			mc = SNAP(&snap, s32, bpf_core_field_offset(struct folio___61, _total_mapcount));
 		} else {
 			/* 6.12+: folio_order() = _flags_1 & 0xff; folio_mapcount() = _large_mapcount + 1 */
-			fi->order = BPF_CORE_READ(f, _flags_1) & 0xff;
+			fi->order = SNAP(&snap, u64, bpf_core_field_offset(struct folio, _flags_1)) & 0xff;
 			if (bpf_core_field_exists(((struct folio___large_mapcount *)0)->_large_mapcount))
-				mc = BPF_CORE_READ((struct folio___large_mapcount *)f,
-						   _large_mapcount.counter);
+				mc = SNAP(&snap, s32,
+					  bpf_core_field_offset(struct folio___large_mapcount, _large_mapcount));
 		}
-		fi->pincount = BPF_CORE_READ(f, _pincount.counter);
+		fi->pincount = SNAP(&snap, s32, bpf_core_field_offset(struct folio, _pincount));
 	} else if (fi->refcount >= GUP_PIN_COUNTING_BIAS) {
 		/* small folios count pins in the refcount (folio_maybe_dma_pinned()) */
 		fi->pincount = fi->refcount / GUP_PIN_COUNTING_BIAS;
 	}
 	fi->mapcount = mc + 1;
-	fi->pgmap = folio_pgmap(folio);
+	/* the pgmap pointer: page->pgmap up to 6.14, folio->pgmap from 6.15 (both word 1) */
+	if (bpf_core_field_exists(((struct folio___new *)0)->pgmap))
+		fi->pgmap = SNAP(&snap, u64, bpf_core_field_offset(struct folio___new, pgmap));
+	else
+		fi->pgmap = SNAP(&snap, u64, bpf_core_field_offset(struct page___old, pgmap));
+	return true;
+}
+
+static __always_inline void read_folio(u64 folio, struct finfo *fi)
+{
+	read_folio_dev(folio, fi, false);
 }
 
 static __always_inline bool new_model(void)
@@ -513,8 +539,10 @@ __noinline int discover_pgmap(u64 pgmap)
 {
 	int nr;
 
-	if (pgmap < KERNEL_ADDR_MIN || !pgmap_claim(pgmap))
+	if (pgmap < KERNEL_ADDR_MIN)
 		return 0;
+	if (!pgmap_claim(pgmap))
+		return 1;
 	nr = BPF_CORE_READ((struct dev_pagemap *)pgmap, nr_range);
 	for (int i = 0; i < MAX_PGMAP_RANGES && i < nr; i++) {
 		struct range rg;
@@ -528,7 +556,15 @@ __noinline int discover_pgmap(u64 pgmap)
 		range_add(start, start + nrp, pgmap);
 		emit_pgmap(NULL, pgmap, start, nrp, i, DAXMON_F_DISCOVERED);
 	}
-	return 0;
+	return 1;
+}
+
+static __always_inline void note_pgmap(u64 pgmap)
+{
+	if (pgmap == last_pgmap)
+		return;
+	if (discover_pgmap(pgmap))
+		last_pgmap = pgmap;
 }
 
 static __always_inline int on_memmap_init(void *ctx, u64 start_pfn, u64 nr_pages, u64 pgmap,
@@ -679,14 +715,31 @@ static __always_inline int emit_fault(void *ctx, u64 dev, u64 ino, u64 pgoff, u3
 	return 0;
 }
 
+/*
+ * tp_btf and fexit hand over BTF-typed pointers, which the verifier lets a program dereference
+ * directly (a relocated load, faults caught by the exception table): no helper call per field.
+ */
+static __always_inline void inode_ids_btf(struct inode *inode, u64 *dev, u64 *ino)
+{
+	struct super_block *sb;
+
+	*dev = 0;
+	*ino = 0;
+	if (!inode)
+		return;
+	sb = inode->i_sb;
+	if (sb)
+		*dev = sb->s_dev;
+	*ino = inode->i_ino;
+}
+
 static __always_inline int on_fault_btf(void *ctx, struct inode *inode, struct vm_fault *vmf,
 					int result, bool pmd)
 {
 	u64 dev, ino;
 
-	inode_ids((u64)inode, &dev, &ino);
-	return emit_fault(ctx, dev, ino, BPF_CORE_READ(vmf, pgoff), BPF_CORE_READ(vmf, flags), result,
-			  pmd);
+	inode_ids_btf(inode, &dev, &ino);
+	return emit_fault(ctx, dev, ino, vmf->pgoff, vmf->flags, result, pmd);
 }
 
 /* include/trace/events/fs_dax.h: TP_PROTO(inode, vmf, result) / (inode, vmf, max_pgoff, result) */
@@ -728,15 +781,12 @@ int dax_fault_pmd__tracepoint__dax_pmd_fault_done(struct trace_event_raw_dax_pmd
  * shared; otherwise it returns the old entry unchanged (fs/dax.c, 6.1..7.x). So a new
  * association is exactly "returned entry != entry passed in".
  */
-static __always_inline int on_insert_entry(void *ctx, u64 xas, u64 vmf, u64 iter, u64 entry,
-					   u64 ret)
+static __always_inline int emit_entry_insert(void *ctx, u64 ret, bool shared, u64 dev, u64 ino,
+					     u64 index)
 {
-	struct daxmon_rec *r;
-	u64 val, inode, dev, ino;
+	struct daxmon_rec *r = rec_new(DAXMON_REC_DAX_ENTRY_INSERT);
+	u64 val;
 
-	if (ret == entry || !(ret & 1))
-		return 0;
-	r = rec_new(DAXMON_REC_DAX_ENTRY_INSERT);
 	if (!r)
 		return 0;
 	val = ret >> 1;
@@ -746,22 +796,47 @@ static __always_inline int on_insert_entry(void *ctx, u64 xas, u64 vmf, u64 iter
 		r->flags |= DAXMON_F_ZERO;
 	if (val & DAX_EMPTY)
 		r->flags |= DAXMON_F_EMPTY;
-	if (BPF_CORE_READ((struct iomap_iter *)iter, iomap.flags) & IOMAP_F_SHARED)
+	if (shared)
 		r->flags |= DAXMON_F_SHARED;
-	inode = (u64)BPF_CORE_READ((struct vm_fault *)vmf, vma, vm_file, f_mapping, host);
-	inode_ids(inode, &dev, &ino);
 	r->a = dev;
 	r->b = ino;
-	r->d = BPF_CORE_READ((struct xa_state *)xas, xa_index);
+	r->d = index;
 	rec_send(ctx, r, false);
 	return 0;
 }
 
+/* kretprobe path: the stashed arguments are plain numbers, read through probe reads */
+static __always_inline int on_insert_entry(void *ctx, u64 xas, u64 vmf, u64 iter, u64 entry,
+					   u64 ret)
+{
+	u64 inode, dev, ino;
+	bool shared;
+
+	if (ret == entry || !(ret & 1))
+		return 0;
+	shared = BPF_CORE_READ((struct iomap_iter *)iter, iomap.flags) & IOMAP_F_SHARED;
+	inode = (u64)BPF_CORE_READ((struct vm_fault *)vmf, vma, vm_file, f_mapping, host);
+	inode_ids(inode, &dev, &ino);
+	return emit_entry_insert(ctx, ret, shared, dev, ino,
+				 BPF_CORE_READ((struct xa_state *)xas, xa_index));
+}
+
 /* pfn is pfn_t (a u64 in a struct) up to 6.17 and unsigned long in 7.x: one register either way */
 SEC("fexit/dax_insert_entry")
-int dax_entry_insert__fexit__dax_insert_entry(u64 *ctx)
+int BPF_PROG(dax_entry_insert__fexit__dax_insert_entry, struct xa_state *xas, struct vm_fault *vmf,
+	     struct iomap_iter *iter, void *entry)
 {
-	return on_insert_entry(ctx, arg(ctx, 0), arg(ctx, 1), arg(ctx, 2), arg(ctx, 3), ret_of(ctx));
+	u64 ret = ret_of(ctx), dev, ino;
+	struct vm_area_struct *vma;
+	struct file *file;
+
+	if (ret == (u64)entry || !(ret & 1))
+		return 0;
+	vma = vmf->vma;
+	file = vma ? vma->vm_file : NULL;
+	inode_ids_btf(file ? file->f_mapping->host : NULL, &dev, &ino);
+	return emit_entry_insert(ctx, ret, iter->iomap.flags & IOMAP_F_SHARED, dev, ino,
+				 xas->xa_index);
 }
 
 SEC("kprobe/dax_insert_entry")
@@ -804,12 +879,11 @@ static __always_inline int on_disassociate(void *ctx, u64 entry, u64 mapping, in
 		return 0;
 	page = pfn_to_page(val >> DAX_SHIFT);
 	if (page) {
-		if (!is_device_page(head_of(page))) {
+		if (!read_folio_dev(head_of(page), &fi, true)) {
 			count(DAXMON_CNT_BAD_ARGS);
 			return 0;
 		}
-		read_folio(head_of(page), &fi);
-		discover_pgmap(fi.pgmap);
+		note_pgmap(fi.pgmap);
 	}
 	r = rec_new(DAXMON_REC_DAX_ENTRY_REMOVE);
 	if (!r)
@@ -865,22 +939,20 @@ int BPF_KPROBE(dax_entry_remove__kprobe__dax_disassociate_entry__entry_only, voi
 
 /* ---- page-table inserts ------------------------------------------------------------------------ */
 
-static __always_inline int emit_map(void *ctx, u64 folio, u64 page_pfn, u8 via, bool write,
+/* fi: the folio as read after the insert, or all zero when the pfn has no struct page we can read */
+static __always_inline int emit_map(void *ctx, struct finfo *fi, u64 page_pfn, u8 via, bool write,
 				    u32 ret, bool pfn_insert, u8 min_order)
 {
 	struct daxmon_rec *r;
-	struct finfo fi = {};
 	bool suspicious;
 
-	if (folio) {
-		read_folio(folio, &fi);
-		discover_pgmap(fi.pgmap);
-	}
+	if (fi->folio)
+		note_pgmap(fi->pgmap);
 	r = rec_new(DAXMON_REC_FOLIO_MAP);
 	if (!r)
 		return 0;
-	rec_folio(r, &fi);
-	if (!folio)
+	rec_folio(r, fi);
+	if (!fi->folio)
 		r->pfn = page_pfn;
 	/*
 	 * A PMD/PUD pfn insert maps 2 MiB/1 GiB of order-0 struct pages (old-model pmem is never
@@ -898,7 +970,7 @@ static __always_inline int emit_map(void *ctx, u64 folio, u64 page_pfn, u8 via, 
 	 * a ZONE_DEVICE pfn in the new model, or a page insert of one in the old model.
 	 */
 	if (new_model())
-		suspicious = pfn_insert || fi.refcount < 1;
+		suspicious = pfn_insert || fi->refcount < 1;
 	else
 		suspicious = !pfn_insert;
 	rec_send(ctx, r, suspicious);
@@ -908,33 +980,29 @@ static __always_inline int emit_map(void *ctx, u64 folio, u64 page_pfn, u8 via, 
 /* New model: vmf_insert_page_mkwrite(vmf, page, write), vmf_insert_folio_pmd/pud(vmf, folio, write) */
 static __always_inline int on_insert_page(void *ctx, u64 page, bool write, u32 ret, u8 via)
 {
-	u64 folio;
+	struct finfo fi;
 
-	if (!page)
+	if (!page || !read_folio_dev(head_of(page), &fi, true))
 		return 0;
-	folio = head_of(page);
-	if (!is_device_page(folio))
-		return 0;
-	return emit_map(ctx, folio, page_to_pfn(page), via, write, ret, false, 0);
+	return emit_map(ctx, &fi, page_to_pfn(page), via, write, ret, false, 0);
 }
 
 /* Old model: pfn inserts (devmap pfn_t up to 6.17). Other drivers use them too: filter by pfn. */
 static __always_inline int on_insert_pfn(void *ctx, u64 pfn, bool write, u32 ret, u8 via)
 {
-	u64 page, folio = 0;
+	struct finfo fi = {};
+	u64 page;
 
 	pfn &= PFN_VALUE_MASK;
 	page = pfn_to_page(pfn);
 	if (pfn_in_ranges(pfn)) {
 		if (page)
-			folio = head_of(page);
-	} else {
-		/* an unknown pgmap (registered before start-up): the zone bits tell */
-		if (!page || !cfg.zone_mask || !page_is_zone_device(page))
-			return 0;
-		folio = head_of(page);
+			read_folio(head_of(page), &fi);
+	} else if (!page || !cfg.zone_mask || !read_folio_dev(head_of(page), &fi, true)) {
+		/* not a known pgmap's pfn, and the zone bits do not say ZONE_DEVICE either */
+		return 0;
 	}
-	return emit_map(ctx, folio, pfn, via, write, ret, true,
+	return emit_map(ctx, &fi, pfn, via, write, ret, true,
 			via == DAXMON_VIA_VMF_INSERT_PFN_PMD   ? PMD_ORDER
 			: via == DAXMON_VIA_VMF_INSERT_PFN_PUD ? PUD_ORDER
 							       : 0);
@@ -1025,10 +1093,9 @@ static __always_inline int on_unmap(void *ctx, u64 folio, u64 page, u64 nr)
 	struct finfo fi;
 
 	/* hot path: every unmap of every page in the system comes through here */
-	if (!folio || !is_device_page(folio))
+	if (!folio || !read_folio_dev(folio, &fi, true))
 		return 0;
-	read_folio(folio, &fi);
-	discover_pgmap(fi.pgmap);
+	note_pgmap(fi.pgmap);
 	r = rec_new(DAXMON_REC_FOLIO_UNMAP);
 	if (!r)
 		return 0;
@@ -1090,10 +1157,9 @@ static __always_inline int emit_gup(void *ctx, u64 folio, u64 refs, u64 flags, i
 	struct daxmon_rec *r;
 	struct finfo fi;
 
-	if (!folio || !is_device_page(folio))
+	if (!folio || !read_folio_dev(folio, &fi, true))
 		return 0;
-	read_folio(folio, &fi);
-	discover_pgmap(fi.pgmap);
+	note_pgmap(fi.pgmap);
 	r = rec_new(DAXMON_REC_GUP);
 	if (!r)
 		return 0;
@@ -1321,10 +1387,9 @@ static __always_inline int on_devmap_put(void *ctx, u64 page, u64 refs)
 	if (!page)
 		return 0;
 	folio = head_of(page);
-	if (!is_device_page(folio))
+	if (!read_folio_dev(folio, &fi, true))
 		return 0;
-	read_folio(folio, &fi);
-	discover_pgmap(fi.pgmap);
+	note_pgmap(fi.pgmap);
 	r = rec_new(DAXMON_REC_FOLIO_PUT);
 	if (!r)
 		return 0;
@@ -1423,10 +1488,9 @@ static __always_inline int on_free(void *ctx, u64 folio)
 	bool suspicious;
 	u32 type;
 
-	if (!folio || !is_device_page(folio))
+	if (!folio || !read_folio_dev(folio, &fi, true))
 		return 0;
-	read_folio(folio, &fi);
-	discover_pgmap(fi.pgmap);
+	note_pgmap(fi.pgmap);
 	r = rec_new(DAXMON_REC_ZONE_DEVICE_FREE);
 	if (!r)
 		return 0;
