@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -47,6 +48,8 @@
 #define STACK_DEPTH 48 /* keep in step with daxmon.bpf.c */
 #define STACK_IDS 8192 /* the stack map's max_entries */
 #define OUT_FLUSH_BYTES (1 << 20)
+/* Stop draining the ring (the kernel then counts drops) if stdout falls this far behind. */
+#define OUT_MAX_BYTES (256UL << 20)
 #define POLL_MS 10
 #define COUNTER_POLL_MS 1000
 
@@ -146,13 +149,14 @@ static void frame_close(void)
 	frame_hdr = (size_t)-1;
 }
 
-static void out_flush(void)
+static void out_flush(void);
+
+static void write_all(const char *buf, size_t len)
 {
 	size_t off = 0;
 
-	frame_close();
-	while (off < olen) {
-		ssize_t n = write(STDOUT_FILENO, obuf + off, olen - off);
+	while (off < len) {
+		ssize_t n = write(STDOUT_FILENO, buf + off, len - off);
 
 		if (n < 0) {
 			if (errno == EINTR)
@@ -164,6 +168,82 @@ static void out_flush(void)
 		}
 		off += n;
 	}
+}
+
+/*
+ * While streaming, a writer thread owns stdout: the loop that drains the ring buffer hands it
+ * whole buffers and never waits for a slow reader, so a burst (munmap of a large file frees
+ * every folio within milliseconds) lands in user memory instead of overflowing the ring.
+ */
+static pthread_mutex_t wlock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t wcond = PTHREAD_COND_INITIALIZER;
+static char *wbuf;
+static size_t wlen, wcap;
+static bool writer_running;
+
+static void *writer_main(void *arg)
+{
+	(void)arg;
+	pthread_mutex_lock(&wlock);
+	for (;;) {
+		while (!wlen)
+			pthread_cond_wait(&wcond, &wlock);
+		pthread_mutex_unlock(&wlock);
+		write_all(wbuf, wlen);
+		pthread_mutex_lock(&wlock);
+		wlen = 0;
+		pthread_cond_broadcast(&wcond);
+	}
+	return NULL;
+}
+
+static void writer_start(void)
+{
+	pthread_t t;
+
+	if (pthread_create(&t, NULL, writer_main, NULL) == 0) {
+		pthread_detach(t);
+		writer_running = true;
+	}
+}
+
+/* Give the buffered frames to the writer if it is idle; otherwise keep collecting. */
+static void out_handoff(void)
+{
+	if (!writer_running) {
+		out_flush();
+		return;
+	}
+	frame_close();
+	if (!olen)
+		return;
+	pthread_mutex_lock(&wlock);
+	if (!wlen) {
+		char *b = wbuf;
+		size_t c = wcap;
+
+		wbuf = obuf;
+		wlen = olen;
+		wcap = ocap;
+		obuf = b;
+		ocap = c;
+		olen = 0;
+		pthread_cond_broadcast(&wcond);
+	}
+	pthread_mutex_unlock(&wlock);
+}
+
+/* Write everything now, after whatever the writer still holds (ordering is kept). */
+static void out_flush(void)
+{
+	frame_close();
+	if (writer_running) {
+		pthread_mutex_lock(&wlock);
+		while (wlen)
+			pthread_cond_wait(&wcond, &wlock);
+		pthread_mutex_unlock(&wlock);
+	}
+	write_all(obuf, olen);
 	olen = 0;
 }
 
@@ -1464,6 +1544,7 @@ int main(int argc, char **argv)
 	sb_emit(&b);
 	out_flush();
 
+	writer_start();
 	last_flush = last_counters = now_ms();
 	while (!stop) {
 		uint64_t t;
@@ -1472,19 +1553,24 @@ int main(int argc, char **argv)
 		 * Records are submitted with BPF_RB_NO_WAKEUP unless a batch is pending, so the poll
 		 * mostly times out: consume on every turn (performance-notes.md).
 		 */
-		err = ring_buffer__poll(rb, POLL_MS);
-		if (err < 0 && err != -EINTR) {
-			out_error("DAXMON_E_LOADER_POLL", "ring buffer poll: %s", strerror(-err));
-			return 1;
+		if (olen > OUT_MAX_BYTES) {
+			/* stdout is this far behind: let the kernel count the drops instead */
+			usleep(POLL_MS * 1000);
+		} else {
+			err = ring_buffer__poll(rb, POLL_MS);
+			if (err < 0 && err != -EINTR) {
+				out_error("DAXMON_E_LOADER_POLL", "ring buffer poll: %s", strerror(-err));
+				return 1;
+			}
+			ring_buffer__consume(rb);
 		}
-		ring_buffer__consume(rb);
 		t = now_ms();
 		if (t - last_counters >= COUNTER_POLL_MS) {
 			poll_counters(false);
 			last_counters = t;
 		}
 		if (olen >= OUT_FLUSH_BYTES || (olen && t - last_flush >= opt.flush_ms)) {
-			out_flush();
+			out_handoff();
 			last_flush = t;
 		} else if (!olen) {
 			last_flush = t;
