@@ -310,23 +310,31 @@ describe('the loader command line', () => {
     );
   });
 
-  it('decodes the loader attach frames into probe_status events', () => {
+  it('decodes the loader attach and ready frames into probe_status events', () => {
     const launch = builtBackend().plan(f73(), OPTS);
-    const json = JSON.stringify({
-      kind: 'attach',
-      probe: 'zone_device_free',
-      program: 'zone_device_free__fentry__free_zone_device_folio',
-      target: 'fentry/free_zone_device_folio',
-      attached: true,
-      error: null,
-    });
-    const body = Buffer.from(json);
-    const hdr = Buffer.alloc(8);
-    hdr.writeUInt32LE(body.length, 0);
-    hdr.writeUInt16LE(2, 4);
-    hdr.writeUInt16LE(1, 6);
+    const frameOf = (obj: unknown): Buffer => {
+      const body = Buffer.from(JSON.stringify(obj));
+      const hdr = Buffer.alloc(8);
+      hdr.writeUInt32LE(body.length, 0);
+      hdr.writeUInt16LE(2, 4);
+      hdr.writeUInt16LE(1, 6);
+      return Buffer.concat([hdr, body]);
+    };
     const out: DaxEvent[] = [];
-    launch.stdout.push(Buffer.concat([hdr, body]), (e) => out.push(e));
+    launch.stdout.push(
+      Buffer.concat([
+        frameOf({
+          kind: 'attach',
+          probe: 'zone_device_free',
+          program: 'zone_device_free__fentry__free_zone_device_folio',
+          target: 'fentry/free_zone_device_folio',
+          attached: true,
+          error: null,
+        }),
+        frameOf({ kind: 'ready', probes: { zone_device_free: { hooks: 1, attached: 1 } } }),
+      ]),
+      (e) => out.push(e),
+    );
     expect(out).toMatchObject([
       { type: 'probe_status', backend: 'libbpf', probe: 'zone_device_free', attached: true },
     ]);

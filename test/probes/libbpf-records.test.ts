@@ -722,6 +722,7 @@ describe('frames', () => {
         attached: true,
         error: null,
       }),
+      json({ kind: 'ready', attached: 1, failed: 0, probes: { folio_map_pte: { hooks: 1, attached: 1 } } }),
       json({ kind: 'lost', count: 4 }),
       records(
         { type: R.LAYOUT_BREAK_END, d: U64_MAX, sub: 1 },
@@ -746,7 +747,7 @@ describe('frames', () => {
       h.end();
       expect(untimed(h.events), `split at byte ${i}`).toEqual(expected);
       expect(h.logged).toEqual([]);
-      expect(h.metas).toHaveLength(1);
+      expect(h.metas).toHaveLength(2);
     }
     const bytewise = harness();
     for (let i = 0; i < stream.length; i++) bytewise.push(stream.subarray(i, i + 1));
@@ -778,24 +779,22 @@ describe('frames', () => {
 });
 
 describe('JSON meta frames', () => {
-  it('attach becomes probe_status: attached with its target, or not with the error', () => {
+  const attach = (probe: string, target: string, attached: boolean, error: string | null = null) =>
+    json({ kind: 'attach', probe, program: `${probe}__p`, target, attached, error });
+
+  it('attach frames alone decide nothing; ready turns them into one probe_status per probe', () => {
     const h = harness();
     h.push(
+      attach('zone_device_free', 'fentry/free_zone_device_folio', true),
+      attach('busy_page', 'kprobe/dax_layout_busy_page_range', false, 'ENOENT'),
+    );
+    expect(h.events).toEqual([]);
+    h.push(
       json({
-        kind: 'attach',
-        probe: 'zone_device_free',
-        program: 'zdf',
-        target: 'fentry/free_zone_device_folio',
-        attached: true,
-        error: null,
-      }),
-      json({
-        kind: 'attach',
-        probe: 'busy_page',
-        program: 'bp',
-        target: 'kprobe/dax_layout_busy_page_range',
-        attached: false,
-        error: 'ENOENT',
+        kind: 'ready',
+        attached: 1,
+        failed: 1,
+        probes: { zone_device_free: { hooks: 1, attached: 1 }, busy_page: { hooks: 1, attached: 0 } },
       }),
     );
     expect(h.events).toMatchObject([
@@ -815,6 +814,28 @@ describe('JSON meta frames', () => {
       },
     ]);
     for (const e of h.events) expect(e.t).toBeGreaterThan(0);
+  });
+
+  it('a probe with several hooks is attached when any hook is, a failed later hook does not undo it', () => {
+    const h = harness();
+    h.push(
+      attach('folio_map_pte', 'fentry/vmf_insert_page_mkwrite', true),
+      attach('folio_map_pte', 'fentry/insert_page', true),
+      attach('folio_map_pte', 'fentry/insert_pfn', false, 'ENOENT'),
+      json({ kind: 'ready', probes: { folio_map_pte: { hooks: 3, attached: 2 } } }),
+    );
+    expect(h.events).toHaveLength(1);
+    expect(h.events[0]).toMatchObject({ type: 'probe_status', probe: 'folio_map_pte', attached: true });
+    const detail = (h.events[0] as { detail: string }).detail;
+    expect(detail).toContain('2/3 hooks');
+    expect(detail).toContain('fentry/insert_pfn: ENOENT');
+  });
+
+  it('a ready frame without per-probe counts emits no status and still reaches onMeta', () => {
+    const h = harness();
+    h.push(json({ kind: 'ready' }));
+    expect(h.events).toEqual([]);
+    expect(h.metas).toMatchObject([{ kind: 'ready' }]);
   });
 
   it('lost becomes events_lost with the count (a zero count is no event)', () => {

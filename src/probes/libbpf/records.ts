@@ -82,7 +82,13 @@ export type LoaderMeta =
       attached: boolean;
       error: string | null;
     }
-  | { kind: 'ready' }
+  | {
+      kind: 'ready';
+      attached?: number;
+      failed?: number;
+      /** Per probe: how many of its hooks this host has, and how many attached. */
+      probes?: Record<string, { hooks: number; attached: number }>;
+    }
   | { kind: 'lost'; count: number }
   | { kind: 'stack'; id: number; frames: string[] }
   | { kind: 'error'; message: string };
@@ -120,6 +126,8 @@ function comm(buf: Buffer, off: number): string {
 export class LibbpfDecoder implements StreamDecoder {
   private pending: Buffer = Buffer.alloc(0);
   private readonly stacks = new Map<number, string[]>();
+  private readonly attachErrors = new Map<string, string[]>();
+  private readonly attachTargets = new Map<string, string[]>();
   /** Multi-range pgmaps whose last range record has not arrived yet, by key. */
   private readonly partialPgmaps = new Map<string, { event: PgmapRegistered; nrRange: number }>();
   private readonly log: BackendLog;
@@ -456,16 +464,38 @@ export class LibbpfDecoder implements StreamDecoder {
         }
         return;
       case 'attach':
-        emit({
-          type: 'probe_status',
-          t: now,
-          pid: 0,
-          comm: 'daxmon-loader',
-          backend: 'libbpf',
-          probe: meta.probe,
-          attached: meta.attached,
-          detail: meta.attached ? meta.target : `${meta.target}: ${meta.error ?? 'failed'}`,
-        });
+        // A probe may have several hooks (folio_map_pte on 7.x: three insert functions), so one
+        // frame does not decide the probe: remember failures for the detail and judge at `ready`.
+        if (!meta.attached) {
+          const errs = this.attachErrors.get(meta.probe) ?? [];
+          errs.push(`${meta.target}: ${meta.error ?? 'failed'}`);
+          this.attachErrors.set(meta.probe, errs);
+        } else {
+          const ok = this.attachTargets.get(meta.probe) ?? [];
+          ok.push(meta.target);
+          this.attachTargets.set(meta.probe, ok);
+        }
+        return;
+      case 'ready':
+        for (const [probe, counts] of Object.entries(meta.probes ?? {})) {
+          const errs = this.attachErrors.get(probe) ?? [];
+          const ok = this.attachTargets.get(probe) ?? [];
+          const attached = counts.attached > 0;
+          const partial = attached && counts.attached < counts.hooks;
+          emit({
+            type: 'probe_status',
+            t: now,
+            pid: 0,
+            comm: 'daxmon-loader',
+            backend: 'libbpf',
+            probe,
+            attached,
+            detail: attached
+              ? `${[...new Set(ok)].join(', ')}${partial ? ` (${counts.attached}/${counts.hooks} hooks; ${errs.join('; ')})` : ''}`
+              : errs.join('; ') || 'no hook attached',
+          });
+        }
+        this.onMeta?.(meta);
         return;
       default:
         this.onMeta?.(meta);
