@@ -37,6 +37,8 @@ export interface LabOptions {
   durationMs?: number;
   /** Install SIGINT/SIGTERM handlers that stop the lab cleanly (default true). */
   handleSignals?: boolean;
+  /** Called once the guest is up and daxmon's port is forwarded (daxmon itself is still starting). */
+  onUrls?: (urls: LabResult['urls']) => void;
 }
 
 export interface LabResult {
@@ -181,6 +183,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
         print(`  status:  ${urls.base}`);
         print(`  console: ${join(runDir, 'console-*.log')}`);
         print('  Ctrl-C stops daxmon and the guest');
+        opts.onUrls?.(urls);
         poller = setInterval(() => {
           if (metricsServed) return;
           void metricsOk(urls.metrics).then((ok) => {

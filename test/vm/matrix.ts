@@ -11,7 +11,11 @@ import {
   runGuest,
 } from '../../src/vmlab/index.js';
 import { buildDaxwl } from './build.js';
+import type { Observer } from './observer.js';
 import { bpftraceObserver } from './observer-bpftrace.js';
+import { daxmonBootProblems, daxmonScenarioProblems } from './daxmon-verdict.js';
+import type { DaxmonObserverOutput } from './observer-daxmon.js';
+import { daxmonObserver } from './observer-daxmon.js';
 import type { BootResult } from './runner.js';
 import { collectScenario, planScenarios, renderScenarioJob } from './runner.js';
 import { scenariosFor } from './scenarios.js';
@@ -19,9 +23,23 @@ import type { TruthContext } from './truth.js';
 
 export const REPO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-/** One boot of the matrix: a kernel, a pmem setup and the scenarios that fit it. */
+/**
+ * Who counts: the independent bpftrace script, or daxmon itself (`daxmon record`) with either of its
+ * backends. Each observer gets its own boots, so one cannot disturb another's timing.
+ */
+export const OBSERVERS = ['bpftrace', 'daxmon-libbpf', 'daxmon-bpftrace'] as const;
+export type ObserverName = (typeof OBSERVERS)[number];
+/**
+ * Default of DAXMON_VM_OBSERVER (and so of CI): the bpftrace script, whose counts do not depend on
+ * daxmon, and daxmon with the backend `--backend auto` picks. daxmon-bpftrace attaches in 45-111 s
+ * per boot under emulation and is selected explicitly.
+ */
+export const DEFAULT_OBSERVERS: readonly ObserverName[] = ['bpftrace', 'daxmon-libbpf'];
+
+/** One boot of the matrix: a kernel, a pmem setup, an observer and the scenarios that fit it. */
 export interface MatrixCase {
   label: string;
+  observer: ObserverName;
   series: string;
   pmem: PmemKind;
   fs: DaxFs | undefined;
@@ -62,31 +80,50 @@ export function matrixFromEnv(env: NodeJS.ProcessEnv = process.env): MatrixCase[
       );
     }
   }
-  const cases: MatrixCase[] = [];
-  for (const series of kernels) {
-    if (pmems.includes('memmap')) {
-      for (const fs of fss)
-        cases.push({ label: `${series}/memmap/${fs}`, series, pmem: 'memmap', fs, needs: 'fs' });
-    }
-    if (pmems.includes('nvdimm-fsdax') && series === '7' && fss.includes('xfs')) {
-      cases.push({
-        label: `${series}/nvdimm-fsdax/xfs`,
-        series,
-        pmem: 'nvdimm-fsdax',
-        fs: 'xfs',
-        needs: 'fs',
-      });
-    }
-    if (pmems.includes('nvdimm-devdax')) {
-      cases.push({
-        label: `${series}/nvdimm-devdax`,
-        series,
-        pmem: 'nvdimm-devdax',
-        fs: undefined,
-        needs: 'devdax',
-      });
+  const observers = (list(env.DAXMON_VM_OBSERVER) ?? DEFAULT_OBSERVERS) as ObserverName[];
+  for (const o of observers) {
+    if (!OBSERVERS.includes(o)) {
+      throw new VmError(
+        'DAXMON_E_VM_CONFIG',
+        `DAXMON_VM_OBSERVER: unknown observer ${o}; use ${OBSERVERS.join(',')}`,
+      );
     }
   }
+  const cases: MatrixCase[] = [];
+  for (const observer of observers)
+    for (const series of kernels) {
+      if (pmems.includes('memmap')) {
+        for (const fs of fss)
+          cases.push({
+            label: `${series}/memmap/${fs}/${observer}`,
+            observer,
+            series,
+            pmem: 'memmap',
+            fs,
+            needs: 'fs',
+          });
+      }
+      if (pmems.includes('nvdimm-fsdax') && series === '7' && fss.includes('xfs')) {
+        cases.push({
+          label: `${series}/nvdimm-fsdax/xfs/${observer}`,
+          observer,
+          series,
+          pmem: 'nvdimm-fsdax',
+          fs: 'xfs',
+          needs: 'fs',
+        });
+      }
+      if (pmems.includes('nvdimm-devdax')) {
+        cases.push({
+          label: `${series}/nvdimm-devdax/${observer}`,
+          observer,
+          series,
+          pmem: 'nvdimm-devdax',
+          fs: undefined,
+          needs: 'devdax',
+        });
+      }
+    }
   return cases;
 }
 
@@ -106,7 +143,13 @@ export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise
   assertCacheOutsideRepo(cacheDir, REPO_DIR);
   const kernel = await ensureKernel(c.series, { cacheDir, log: opts.log });
   const daxwl = await buildDaxwl(cacheDir);
-  const observer = bpftraceObserver({ daxwl });
+  const observer: Observer =
+    c.observer === 'bpftrace'
+      ? bpftraceObserver({ daxwl })
+      : daxmonObserver({
+          repoDir: REPO_DIR,
+          backend: c.observer === 'daxmon-libbpf' ? 'libbpf' : 'bpftrace',
+        });
   const plan = planScenarios(scenariosFor(c.needs, opts.scenarios));
   const ctx: TruthContext = { model: kernel.model, series: c.series, pmem: c.pmem, fs: c.fs };
   const guest: GuestRun = await runGuest({
@@ -125,13 +168,22 @@ export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise
       process.env.DAXMON_VM_CONSOLE === '1' ? (l) => process.stderr.write(`[${c.label}] ${l}\n`) : undefined,
   });
   const obs = await observer.collect(guest.resultsDir);
+  const findings = 'daxmon' in obs ? (obs as DaxmonObserverOutput).daxmon : undefined;
   const scenarios = [];
-  for (const p of plan) scenarios.push(await collectScenario(p, guest.resultsDir, ctx, obs));
+  for (const p of plan) {
+    const r = await collectScenario(p, guest.resultsDir, ctx, obs);
+    if (findings && r.status !== 'skipped') {
+      r.problems.push(...daxmonScenarioProblems(p, ctx, findings));
+      if (r.problems.length > 0) r.status = 'failed';
+    }
+    scenarios.push(r);
+  }
   return {
     guest,
     ctx,
     observer: observer.name,
     observerOutput: obs,
+    bootProblems: findings ? daxmonBootProblems(findings) : [],
     idleCounts: obs.counts.get(0) ?? {},
     scenarios,
   };

@@ -65,7 +65,7 @@ afterAll(async () => {
   expect(liveQemuCount()).toBe(0);
 });
 
-describe.each(cases)('kernel $series, $pmem $fs', (c) => {
+describe.each(cases)('kernel $series, $pmem $fs, observer $observer', (c) => {
   let boot: BootResult;
 
   beforeAll(async () => {
@@ -80,7 +80,8 @@ describe.each(cases)('kernel $series, $pmem $fs', (c) => {
     // state as ground truth (exit_oops) and check below.
     const oopsExpected = boot.scenarios.some((x) => x.facts.exit_oops === true);
     expect(boot.guest.kernelOopses.length > 0, `console: ${boot.guest.consoleLog}`).toBe(oopsExpected);
-    expect(boot.observerOutput.notes.filter((n) => !n.startsWith('bpftrace stderr'))).toEqual([]);
+    expect(boot.observerOutput.notes.filter((n) => !/^(bpftrace|daxmon) stderr/.test(n))).toEqual([]);
+    expect(boot.bootProblems, `${c.label}: results ${boot.guest.resultsDir}`).toEqual([]);
     expect(boot.guest.kernelRelease.startsWith(c.series)).toBe(true);
   });
 

@@ -73,6 +73,12 @@ export const BPFTRACE_PROBES: readonly ProbeSpec[] = [
   { counter: 'kernel_warn', kind: 'kprobe', targets: ['__warn'], anyTask: true },
 ];
 
+/** Counters of the ground truth this observer has no probe for (see ObserverOutput.notObserved). */
+export const BPFTRACE_NOT_OBSERVED: Readonly<Record<string, string>> = {
+  entry_insert: 'dax_insert_entry is static (inlined on some kernels); only daxmon observes DAX entries',
+  entry_remove: 'dax_disassociate_entry is static (an .isra clone on 7.3); only daxmon observes it',
+};
+
 const ATTACHED = 'DAXMON_OBSERVER_ATTACHED';
 const DUMPED = 'DAXMON_OBSERVER_DUMPED';
 
@@ -172,7 +178,13 @@ daxmon_bg_stop observer INT 10
       const notes: string[] = [];
       if (!out.includes(DUMPED)) notes.push('bpftrace never printed its counts');
       if (err.trim()) notes.push(`bpftrace stderr: ${err.trim().slice(0, 500)}`);
-      return { counts: parseBpftraceCounts(out), attached, unavailable, notes };
+      return {
+        counts: parseBpftraceCounts(out),
+        attached,
+        unavailable,
+        notObserved: BPFTRACE_NOT_OBSERVED,
+        notes,
+      };
     },
   };
 }

@@ -2,7 +2,8 @@
  * Who counts the kernel events a scenario causes. The scenarios and their ground truth do not depend
  * on it: an observer turns the guest's activity into counts per phase (the phase ids the workload
  * announces with prctl, see workloads/daxwl.c), and the comparison is the same whoever observed.
- * Today the observer is an in-guest bpftrace script; daxmon itself (`daxmon record`) will be another.
+ * Observers: an in-guest bpftrace script (observer-bpftrace.ts) and daxmon itself, `daxmon record`
+ * with either backend (observer-daxmon.ts).
  */
 
 /** Counter name → count, for one phase. */
@@ -16,6 +17,12 @@ export interface ObserverOutput {
   attached: Record<string, string>;
   /** Counters this kernel has no hook for. */
   unavailable: string[];
+  /**
+   * Counters this observer never produces on any kernel, with the reason: the comparison reports
+   * every expectation it therefore could not check (`Comparison.notCovered`) instead of failing or
+   * skipping it silently.
+   */
+  notObserved?: Record<string, string>;
   /** Anything the observer wants reported (it was killed, it printed errors). */
   notes: string[];
 }

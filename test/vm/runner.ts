@@ -81,6 +81,8 @@ export interface BootResult {
   ctx: TruthContext;
   observer: string;
   observerOutput: ObserverOutput;
+  /** Problems of the observer over the whole boot (daxmon: lost events, record vs replay). */
+  bootProblems: string[];
   /** Counts seen outside any scenario step (phase 0): should be empty. */
   idleCounts: Counts;
   scenarios: ScenarioResult[];
@@ -139,7 +141,15 @@ export async function collectScenario(
     if (c) base.observedByStep[step] = c;
   });
   const truth = s.truth(ctx);
-  base.comparison = compareToTruth(truth, s.steps, p.base, obs.counts, obs.unavailable, base.facts);
+  base.comparison = compareToTruth(
+    truth,
+    s.steps,
+    p.base,
+    obs.counts,
+    obs.unavailable,
+    base.facts,
+    obs.notObserved,
+  );
   const expectedWarnings = truth.kernelWarnings ?? 0;
   if (base.kernelWarnings.length !== expectedWarnings) {
     base.problems.push(

@@ -19,6 +19,12 @@ export interface Scenario {
   holds?: boolean;
   /** Breaks the pmem setup for whatever runs after it: always scheduled last. */
   destructive?: boolean;
+  /**
+   * Why this scenario breaks an invariant of kernel-model.md on this kernel, so daxmon may (and
+   * should) report violations in it; undefined for a healthy scenario, in which daxmon must report
+   * none.
+   */
+  unhealthy?(ctx: TruthContext): string | undefined;
   truth(ctx: TruthContext): GroundTruth;
 }
 
@@ -41,7 +47,7 @@ export const SCENARIOS: readonly Scenario[] = [
     steps: ['write-faults', 'child-read-faults', 'munmap'],
     truth: ({ model }) => ({
       steps: {
-        'write-faults': only({ pte_fault: 256, ...pteInserts(model, 256, true) }),
+        'write-faults': only({ pte_fault: 256, entry_insert: 256, ...pteInserts(model, 256, true) }),
         // fork copies no PTEs of a shared file mapping without an anon_vma, so the child faults
         // every page again; its exit drops its mappings but the parent's keep every folio alive.
         'child-read-faults': only({ pte_fault: 256, ...pteInserts(model, 256, false) }),
@@ -58,7 +64,7 @@ export const SCENARIOS: readonly Scenario[] = [
     steps: ['write-faults', 'munmap-written', 'read-faults', 'munmap-read'],
     truth: ({ model }) => ({
       steps: {
-        'write-faults': only({ pmd_fault: 2, ...pmdInserts(model, 2) }),
+        'write-faults': only({ pmd_fault: 2, entry_insert: 2, ...pmdInserts(model, 2) }),
         // The new model makes the folio compound when it is associated (dax_folio_init), so one free
         // per 2 MiB folio.
         'munmap-written': only(frees(model, 2)),
@@ -75,10 +81,14 @@ export const SCENARIOS: readonly Scenario[] = [
     steps: ['write-faults', 'truncate-mapped', 'munmap'],
     truth: ({ model, series, fs }) => ({
       steps: {
-        'write-faults': only({ pte_fault: 256, ...pteInserts(model, 256, true) }),
+        'write-faults': only({ pte_fault: 256, entry_insert: 256, ...pteInserts(model, 256, true) }),
         // Breaking layouts unmaps every page first (unmap_mapping_pages), so nothing is busy and the
         // new model frees every folio inside the truncate.
-        'truncate-mapped': only({ ...frees(model, 256), writeback_one: xfs61Truncate(series, fs) }),
+        'truncate-mapped': only({
+          ...frees(model, 256),
+          entry_remove: 256,
+          writeback_one: xfs61Truncate(series, fs),
+        }),
         munmap: only(),
       },
     }),
@@ -91,12 +101,15 @@ export const SCENARIOS: readonly Scenario[] = [
     steps: ['write-faults', 'punch', 'read-hole', 'munmap'],
     truth: ({ model, series, fs }) => ({
       steps: {
-        'write-faults': only({ pte_fault: 384, ...pteInserts(model, 384, true) }),
+        'write-faults': only({ pte_fault: 384, entry_insert: 384, ...pteInserts(model, 384, true) }),
         // Both filesystems break layouts for the whole file before a punch (ext4_break_layouts,
         // xfs_break_dax_layouts → dax_layout_busy_page_range(0, LLONG_MAX)), which unmaps every
         // page, not only the punched ones: the new model frees all 384.
         punch: only({
           ...frees(model, 384),
+          // The new model disassociates every entry whose folio the layout break freed (all 384);
+          // the old one removes the punched 128. Measured by daxmon on 7.3, 6.12 and 6.1.
+          entry_remove: model === 'new' ? 384 : 128,
           // Older kernels write the range back before punching (filemap_write_and_wait_range in
           // ext4_punch_hole / xfs_flush_unmap_range), a DAX writeback of the 128 dirty entries.
           // Measured: 6.1 ext4 and xfs, 6.12 xfs; not 6.12 ext4, not 7.x.
@@ -119,7 +132,7 @@ export const SCENARIOS: readonly Scenario[] = [
     steps: ['write-faults', 'msync', 'rewrite-faults', 'fsync', 'munmap'],
     truth: ({ model }) => ({
       steps: {
-        'write-faults': only({ pte_fault: 256, ...pteInserts(model, 256, true) }),
+        'write-faults': only({ pte_fault: 256, entry_insert: 256, ...pteInserts(model, 256, true) }),
         msync: only({ writeback_one: 256 }),
         // Writeback write-protects each PTE (dax_entry_mkclean), so every store faults again and the
         // fault handler re-inserts the same page writable.
@@ -141,7 +154,7 @@ export const SCENARIOS: readonly Scenario[] = [
         // A write fault on a private mapping copies in the DAX fault handler (dax_fault_cow_page):
         // the new PTE points at an anonymous page, no pmem page is inserted.
         'write-first': only({ pte_fault: 128 }),
-        read: only({ pte_fault: 128, ...pteInserts(model, 128, false) }),
+        read: only({ pte_fault: 128, entry_insert: 128, ...pteInserts(model, 128, false) }),
         // do_wp_page copies without calling the DAX fault handler; in the new model the replaced
         // pmem folio loses its only mapping and is freed.
         'write-after-read': only(frees(model, 128)),
@@ -158,7 +171,7 @@ export const SCENARIOS: readonly Scenario[] = [
     steps: ['write-faults', 'dio-write', 'dio-read', 'munmap'],
     truth: ({ model, series }) => ({
       steps: {
-        'write-faults': only({ pte_fault: 64, ...pteInserts(model, 64, true) }),
+        'write-faults': only({ pte_fault: 64, entry_insert: 64, ...pteInserts(model, 64, true) }),
         // The block layer takes a reference on each page for the I/O and drops it after. 6.12: every
         // drop goes through __put_devmap_managed_folio_refs (gup_put_folio checks the devmap key).
         // 6.1: the pages are grabbed (64 try_grab_folio per I/O) but released without
@@ -179,7 +192,7 @@ export const SCENARIOS: readonly Scenario[] = [
     steps: ['write-faults', 'vmsplice', 'munmap-before', 'truncate-wait', 'drain', 'munmap-after'],
     truth: ({ model, series, fs }) => ({
       steps: {
-        'write-faults': only({ pte_fault: 256, ...pteInserts(model, 256, true) }),
+        'write-faults': only({ pte_fault: 256, entry_insert: 256, ...pteInserts(model, 256, true) }),
         vmsplice: only(),
         'truncate-wait': only({
           ...frees(model, 240),
@@ -191,6 +204,7 @@ export const SCENARIOS: readonly Scenario[] = [
           busy_found: { min: 0, max: 16, why: 'rescans while the pipe releases its pages one by one' },
           // the truncate goes on once the pipe is drained
           writeback_one: xfs61Truncate(series, fs),
+          entry_remove: 256,
         }),
         'munmap-after': only(),
       },
@@ -203,10 +217,14 @@ export const SCENARIOS: readonly Scenario[] = [
       '16 pages pinned by vmsplice, the file unmapped, then truncated by a child; the pipe is drained after 2 s',
     needs: 'fs',
     args: 'pin-truncate "$DAX_MNT/pin-unmapped" unmapped',
+    unhealthy: ({ model }) =>
+      model === 'old'
+        ? 'V4/V8: the old truncate removes the DAX entries of 16 pinned pages without waiting'
+        : undefined,
     steps: ['write-faults', 'vmsplice', 'munmap-before', 'truncate-wait', 'drain', 'munmap-after'],
     truth: ({ model, series, fs }) => ({
       steps: {
-        'write-faults': only({ pte_fault: 256, ...pteInserts(model, 256, true) }),
+        'write-faults': only({ pte_fault: 256, entry_insert: 256, ...pteInserts(model, 256, true) }),
         vmsplice: only(),
         'munmap-before': only(frees(model, 240)),
         'truncate-wait':
@@ -215,9 +233,11 @@ export const SCENARIOS: readonly Scenario[] = [
             : // kernel-model.md V8: dax_layout_busy_page_range returns early once !mapping_mapped, so
               // the old truncate does not wait for the pinned pages, removes their DAX entries, and
               // dax_disassociate_entry warns (WARN_ON_ONCE(trunc && page_ref_count(page) > 1)).
-              only({ kernel_warn: 1, writeback_one: xfs61Truncate(series, fs) }),
+              only({ kernel_warn: 1, entry_remove: 256, writeback_one: xfs61Truncate(series, fs) }),
         drain: only({
           ...frees(model, 16),
+          // new model: the truncate removes the entries once the pipe let go of the last page
+          entry_remove: model === 'new' ? 256 : 0,
           put_devmap_managed: model === 'old' ? 16 : 0,
           busy_found: { min: 0, max: 16, why: 'rescans while the pipe releases its pages' },
         }),
@@ -232,16 +252,25 @@ export const SCENARIOS: readonly Scenario[] = [
       'nd_pmem unbound from the namespace while a process maps 256 pages of a DAX file and pins 16 of them in a pipe',
     needs: 'fs',
     args: 'unbind "$DAX_MNT/unbind" "$DAX_ND_DRIVER/unbind" "$DAX_ND_DEV" file',
+    unhealthy: () => 'V5: the pgmap is torn down under 256 mapped and 16 pinned pages',
     steps: ['write-faults', 'vmsplice', 'unbind'],
     holds: true,
     destructive: true,
     truth: ({ model }) => ({
       steps: {
-        'write-faults': only({ pte_fault: 256, ...pteInserts(model, 256, true) }),
+        'write-faults': only({ pte_fault: 256, entry_insert: 256, ...pteInserts(model, 256, true) }),
         vmsplice: only(),
         // memunmap_pages waits only for pgmap->ref, which FS DAX folios never hold (kernel-model.md
         // §1): the pgmap is torn down under live mappings and pins, and the unbind returns.
-        unbind: only({ memunmap_pages: 1, pgmap_ref_release: 1, kill_dax: 1 }),
+        unbind: only({
+          memunmap_pages: 1,
+          pgmap_ref_release: 1,
+          kill_dax: 1,
+          entry_remove: {
+            min: 0,
+            why: 'the unbind invalidates the entries of every file on the filesystem, earlier scenarios included',
+          },
+        }),
       },
       // Then the holder is killed (after the counts are saved): its exit touches struct pages that
       // memunmap_pages removed with the memmap, and the kernel oopses. New model: exit_mmap zaps the
@@ -276,6 +305,7 @@ export const SCENARIOS: readonly Scenario[] = [
       'device_dax unbound from daxX.Y while 64 MiB of it is mapped and 16 pages are pinned in a pipe',
     needs: 'devdax',
     args: 'unbind "$DAX_CHARDEV" "$DAX_DAX_DRIVER/unbind" "$DAX_DAX_DEV" chardev',
+    unhealthy: () => 'V5: the pgmap is torn down under 64 MiB mapped and 16 pinned pages',
     steps: ['write-faults', 'vmsplice', 'unbind'],
     holds: true,
     destructive: true,

@@ -10,7 +10,11 @@ export interface TruthContext {
   fs: DaxFs | undefined;
 }
 
-/** Expected counts for one step of a workload (counter names from observer-bpftrace.ts). */
+/**
+ * Expected counts for one step of a workload (counter names from observer-bpftrace.ts, plus
+ * `entry_insert`/`entry_remove`: pmem DAX entries associated with and removed from a file, which only
+ * daxmon observes, dax_insert_entry being static).
+ */
 export type StepTruth = Record<string, Expect>;
 
 export interface GroundTruth {
@@ -44,6 +48,8 @@ export const CORE_COUNTERS = [
   'busy_found',
   'memunmap_pages',
   'kernel_warn',
+  'entry_insert',
+  'entry_remove',
 ] as const;
 
 export type CoreCounter = (typeof CORE_COUNTERS)[number];

@@ -48,6 +48,27 @@ describe('ground truth comparison', () => {
       'write-faults: insert_page_mkwrite expected 256 but this kernel has no hook for it',
     );
   });
+
+  it('lists what the observer cannot check instead of failing or skipping it silently', () => {
+    const counts = new Map<number, Counts>([
+      [101, { pte_fault: 256, insert_page_mkwrite: 256 }],
+      [102, { free_zone_device: 256 }],
+    ]);
+    const r = compareToTruth(
+      truth,
+      steps,
+      100,
+      counts,
+      [],
+      { truncate_blocked: true },
+      { insert_page_mkwrite: 'no probe', busy_found: 'no probe' },
+    );
+    expect(r.ok).toBe(true);
+    expect(r.notCovered).toEqual([
+      'write-faults: insert_page_mkwrite expected 256, not checked: no probe',
+      'munmap: busy_found expected 0..2, not checked: no probe',
+    ]);
+  });
 });
 
 describe('scenario definitions', () => {
@@ -68,25 +89,38 @@ describe('scenario definitions', () => {
   });
 
   it('builds the matrix from the environment', () => {
-    expect(matrixFromEnv({}).map((c) => c.label)).toEqual([
-      '7/memmap/ext4',
-      '7/memmap/xfs',
-      '7/nvdimm-fsdax/xfs',
-      '7/nvdimm-devdax',
-      '6.12/memmap/ext4',
-      '6.12/memmap/xfs',
-      '6.12/nvdimm-devdax',
-      '6.1/memmap/ext4',
-      '6.1/memmap/xfs',
-      '6.1/nvdimm-devdax',
+    expect(matrixFromEnv({ DAXMON_VM_OBSERVER: 'bpftrace' }).map((c) => c.label)).toEqual([
+      '7/memmap/ext4/bpftrace',
+      '7/memmap/xfs/bpftrace',
+      '7/nvdimm-fsdax/xfs/bpftrace',
+      '7/nvdimm-devdax/bpftrace',
+      '6.12/memmap/ext4/bpftrace',
+      '6.12/memmap/xfs/bpftrace',
+      '6.12/nvdimm-devdax/bpftrace',
+      '6.1/memmap/ext4/bpftrace',
+      '6.1/memmap/xfs/bpftrace',
+      '6.1/nvdimm-devdax/bpftrace',
     ]);
     expect(
       matrixFromEnv({ DAXMON_VM_KERNELS: '7,6.1', DAXMON_VM_FS: 'xfs', DAXMON_VM_PMEM: 'memmap' }).map(
         (c) => c.label,
       ),
-    ).toEqual(['7/memmap/xfs', '6.1/memmap/xfs']);
+    ).toEqual([
+      '7/memmap/xfs/bpftrace',
+      '6.1/memmap/xfs/bpftrace',
+      '7/memmap/xfs/daxmon-libbpf',
+      '6.1/memmap/xfs/daxmon-libbpf',
+    ]);
+    expect(
+      matrixFromEnv({
+        DAXMON_VM_KERNELS: '6.12',
+        DAXMON_VM_PMEM: 'nvdimm-devdax',
+        DAXMON_VM_OBSERVER: 'daxmon-bpftrace',
+      }).map((c) => [c.label, c.observer]),
+    ).toEqual([['6.12/nvdimm-devdax/daxmon-bpftrace', 'daxmon-bpftrace']]);
     expect(() => matrixFromEnv({ DAXMON_VM_KERNELS: '5.10' })).toThrow(/DAXMON_E_VM_KERNEL_SERIES/);
     expect(() => matrixFromEnv({ DAXMON_VM_FS: 'btrfs' })).toThrow(/DAXMON_E_VM_CONFIG/);
+    expect(() => matrixFromEnv({ DAXMON_VM_OBSERVER: 'perf' })).toThrow(/DAXMON_E_VM_CONFIG/);
   });
 });
 

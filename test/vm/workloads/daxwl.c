@@ -41,7 +41,23 @@ static long phase_base;
 static char result[8192];
 static size_t result_len;
 
-static void mark(long step) { prctl(DAXWL_PRCTL_PHASE, step ? phase_base + step : 0, 0, 0, 0); }
+static int phase_log = -1;
+
+// The prctl is seen by tracers that probe sys_enter_prctl; daxmon does not, so each mark is also
+// appended to $DAXWL_PHASE_LOG with its CLOCK_MONOTONIC time, the clock of daxmon's event `t`. The
+// time is taken before the prctl: whatever the kernel does for this step comes after it.
+static void mark(long step) {
+  long phase = step ? phase_base + step : 0;
+  if (phase_log >= 0) {
+    struct timespec t;
+    char line[64];
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    int n = snprintf(line, sizeof line, "%ld %lld %d\n", phase,
+                     (long long)t.tv_sec * 1000000000LL + t.tv_nsec, (int)getpid());
+    if (n > 0 && write(phase_log, line, (size_t)n) != n) perror("daxwl: phase log");
+  }
+  prctl(DAXWL_PRCTL_PHASE, phase, 0, 0, 0);
+}
 
 static void die(const char *what) {
   fprintf(stderr, "daxwl: %s: %s\n", what, strerror(errno));
@@ -402,7 +418,13 @@ int main(int argc, char **argv) {
   phase_base = strtol(argv[1], NULL, 10);
   const char *cmd = argv[2];
   setvbuf(stdout, NULL, _IOLBF, 0);
-  if (!strcmp(cmd, "mark")) return prctl(DAXWL_PRCTL_PHASE, phase_base, 0, 0, 0) == -1 ? 0 : 0;
+  const char *log = getenv("DAXWL_PHASE_LOG");
+  if (log && *log) phase_log = open(log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (!strcmp(cmd, "mark")) {
+    phase_base = 0;
+    mark(strtol(argv[1], NULL, 10));
+    return 0;
+  }
   if (!strcmp(cmd, "dump")) return prctl(DAXWL_PRCTL_DUMP, 0, 0, 0, 0) == -1 ? 0 : 0;
   if (argc < 4) usage();
   const char *a = argv[3];
