@@ -71,7 +71,8 @@ export function matrixFromEnv(env: NodeJS.ProcessEnv = process.env): MatrixCase[
     if (!ALL_FS.includes(f))
       throw new VmError('DAXMON_E_VM_CONFIG', `DAXMON_VM_FS: unknown filesystem ${f}; use ext4,xfs`);
   }
-  const pmems = (list(env.DAXMON_VM_PMEM) ?? ALL_PMEM) as PmemKind[];
+  const pmemList = list(env.DAXMON_VM_PMEM) as PmemKind[] | undefined;
+  const pmems = pmemList ?? ALL_PMEM;
   for (const p of pmems) {
     if (!ALL_PMEM.includes(p)) {
       throw new VmError(
@@ -90,40 +91,56 @@ export function matrixFromEnv(env: NodeJS.ProcessEnv = process.env): MatrixCase[
     }
   }
   const cases: MatrixCase[] = [];
-  for (const observer of observers)
-    for (const series of kernels) {
-      if (pmems.includes('memmap')) {
-        for (const fs of fss)
-          cases.push({
-            label: `${series}/memmap/${fs}/${observer}`,
-            observer,
-            series,
-            pmem: 'memmap',
-            fs,
-            needs: 'fs',
-          });
-      }
-      if (pmems.includes('nvdimm-fsdax') && series === '7' && fss.includes('xfs')) {
+  for (const observer of observers) {
+    // daxmon observes memmap pmem by default (the issue's ext4/xfs matrix); the NVDIMM setups, which
+    // the bpftrace observer covers, are added for it when DAXMON_VM_PMEM names them. This keeps CI's
+    // VM share under its 20 minutes.
+    const pm = observer === 'bpftrace' || pmemList ? pmems : (['memmap'] as PmemKind[]);
+    cases.push(...casesFor(observer, kernels, fss, pm));
+  }
+  return cases;
+}
+
+function casesFor(
+  observer: ObserverName,
+  kernels: readonly string[],
+  fss: readonly DaxFs[],
+  pmems: readonly PmemKind[],
+): MatrixCase[] {
+  const cases: MatrixCase[] = [];
+  for (const series of kernels) {
+    if (pmems.includes('memmap')) {
+      for (const fs of fss)
         cases.push({
-          label: `${series}/nvdimm-fsdax/xfs/${observer}`,
+          label: `${series}/memmap/${fs}/${observer}`,
           observer,
           series,
-          pmem: 'nvdimm-fsdax',
-          fs: 'xfs',
+          pmem: 'memmap',
+          fs,
           needs: 'fs',
         });
-      }
-      if (pmems.includes('nvdimm-devdax')) {
-        cases.push({
-          label: `${series}/nvdimm-devdax/${observer}`,
-          observer,
-          series,
-          pmem: 'nvdimm-devdax',
-          fs: undefined,
-          needs: 'devdax',
-        });
-      }
     }
+    if (pmems.includes('nvdimm-fsdax') && series === '7' && fss.includes('xfs')) {
+      cases.push({
+        label: `${series}/nvdimm-fsdax/xfs/${observer}`,
+        observer,
+        series,
+        pmem: 'nvdimm-fsdax',
+        fs: 'xfs',
+        needs: 'fs',
+      });
+    }
+    if (pmems.includes('nvdimm-devdax')) {
+      cases.push({
+        label: `${series}/nvdimm-devdax/${observer}`,
+        observer,
+        series,
+        pmem: 'nvdimm-devdax',
+        fs: undefined,
+        needs: 'devdax',
+      });
+    }
+  }
   return cases;
 }
 
@@ -137,7 +154,7 @@ export interface RunCaseOptions {
   scenarios?: readonly string[];
 }
 
-/** Boots one matrix case, runs its scenarios under the bpftrace observer and compares each. */
+/** Boots one matrix case, runs its scenarios under the case's observer and compares each. */
 export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise<BootResult> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   assertCacheOutsideRepo(cacheDir, REPO_DIR);

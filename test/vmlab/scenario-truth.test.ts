@@ -122,6 +122,24 @@ describe('scenario definitions', () => {
     expect(() => matrixFromEnv({ DAXMON_VM_FS: 'btrfs' })).toThrow(/DAXMON_E_VM_CONFIG/);
     expect(() => matrixFromEnv({ DAXMON_VM_OBSERVER: 'perf' })).toThrow(/DAXMON_E_VM_CONFIG/);
   });
+
+  it('gives daxmon observers the memmap boots unless DAXMON_VM_PMEM names the NVDIMM setups', () => {
+    expect(matrixFromEnv({ DAXMON_VM_KERNELS: '7' }).map((c) => c.label)).toEqual([
+      '7/memmap/ext4/bpftrace',
+      '7/memmap/xfs/bpftrace',
+      '7/nvdimm-fsdax/xfs/bpftrace',
+      '7/nvdimm-devdax/bpftrace',
+      '7/memmap/ext4/daxmon-libbpf',
+      '7/memmap/xfs/daxmon-libbpf',
+    ]);
+    expect(
+      matrixFromEnv({
+        DAXMON_VM_KERNELS: '6.1',
+        DAXMON_VM_PMEM: 'nvdimm-devdax',
+        DAXMON_VM_OBSERVER: 'daxmon-libbpf',
+      }).map((c) => c.label),
+    ).toEqual(['6.1/nvdimm-devdax/daxmon-libbpf']);
+  });
 });
 
 describe('bpftrace observer', () => {
