@@ -22,6 +22,17 @@ export function daxmonScenarioProblems(p: PlannedScenario, ctx: TruthContext, f:
     problems.push(
       `healthy scenario, daxmon reported ${vs.length} violation(s): ${vs.map(describe).join('; ')}`,
     );
+  if (unhealthy) {
+    // Not only no false alarms: the broken invariant must be reported, and nothing else.
+    for (const k of unhealthy.kinds) {
+      if (!vs.some((v) => v.kind === k)) problems.push(`${unhealthy.why}: daxmon reported no ${k}`);
+    }
+    const other = vs.filter((v) => !unhealthy.kinds.includes(v.kind));
+    if (other.length > 0)
+      problems.push(
+        `unexpected violation(s) besides ${unhealthy.kinds.join(', ')}: ${other.map(describe).join('; ')}`,
+      );
+  }
   const r = f.refcounts.get(p.base);
   // The last unmap happens inside the scenario for every FS DAX workload except the holders (whose
   // pgmap is torn down under them); device-dax pages are MEMORY_DEVICE_GENERIC, idle at 1 in both

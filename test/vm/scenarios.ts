@@ -1,3 +1,4 @@
+import type { ViolationKind } from '../../src/checks/types.js';
 import type { GroundTruth, TruthContext } from './truth.js';
 import { frees, only, pmdInserts, pteInserts } from './truth.js';
 
@@ -20,11 +21,11 @@ export interface Scenario {
   /** Breaks the pmem setup for whatever runs after it: always scheduled last. */
   destructive?: boolean;
   /**
-   * Why this scenario breaks an invariant of kernel-model.md on this kernel, so daxmon may (and
-   * should) report violations in it; undefined for a healthy scenario, in which daxmon must report
-   * none.
+   * How this scenario breaks an invariant of kernel-model.md on this kernel: daxmon must report
+   * violations of exactly these kinds in it (at least one each). Undefined for a healthy scenario,
+   * in which daxmon must report none.
    */
-  unhealthy?(ctx: TruthContext): string | undefined;
+  unhealthy?(ctx: TruthContext): { why: string; kinds: ViolationKind[] } | undefined;
   truth(ctx: TruthContext): GroundTruth;
 }
 
@@ -219,7 +220,10 @@ export const SCENARIOS: readonly Scenario[] = [
     args: 'pin-truncate "$DAX_MNT/pin-unmapped" unmapped',
     unhealthy: ({ model }) =>
       model === 'old'
-        ? 'V4/V8: the old truncate removes the DAX entries of 16 pinned pages without waiting'
+        ? {
+            why: 'V4/V8: the old truncate removes the DAX entries of the 16 pinned pages without waiting',
+            kinds: ['entry_removed_while_busy'],
+          }
         : undefined,
     steps: ['write-faults', 'vmsplice', 'munmap-before', 'truncate-wait', 'drain', 'munmap-after'],
     truth: ({ model, series, fs }) => ({
@@ -252,7 +256,10 @@ export const SCENARIOS: readonly Scenario[] = [
       'nd_pmem unbound from the namespace while a process maps 256 pages of a DAX file and pins 16 of them in a pipe',
     needs: 'fs',
     args: 'unbind "$DAX_MNT/unbind" "$DAX_ND_DRIVER/unbind" "$DAX_ND_DEV" file',
-    unhealthy: () => 'V5: the pgmap is torn down under 256 mapped and 16 pinned pages',
+    unhealthy: () => ({
+      why: 'V5: the pgmap is torn down under 256 mapped and 16 pinned pages',
+      kinds: ['teardown_with_live_folios'],
+    }),
     steps: ['write-faults', 'vmsplice', 'unbind'],
     holds: true,
     destructive: true,
@@ -305,7 +312,10 @@ export const SCENARIOS: readonly Scenario[] = [
       'device_dax unbound from daxX.Y while 64 MiB of it is mapped and 16 pages are pinned in a pipe',
     needs: 'devdax',
     args: 'unbind "$DAX_CHARDEV" "$DAX_DAX_DRIVER/unbind" "$DAX_DAX_DEV" chardev',
-    unhealthy: () => 'V5: the pgmap is torn down under 64 MiB mapped and 16 pinned pages',
+    unhealthy: () => ({
+      why: 'V5: the pgmap is torn down under 64 MiB mapped and 16 pinned pages',
+      kinds: ['teardown_with_live_folios'],
+    }),
     steps: ['write-faults', 'vmsplice', 'unbind'],
     holds: true,
     destructive: true,

@@ -213,9 +213,37 @@ describe('daxmon verdict', () => {
     expect(daxmonScenarioProblems(pte, ctxNew, f)[0]).toMatch(/healthy scenario, daxmon reported 1/);
   });
 
-  it('lets an unhealthy scenario have violations and skips the settle check for holders', () => {
-    const f = findings({ violationsByScenario: new Map([[unbind.base, [violation(5)]]]) });
-    expect(daxmonScenarioProblems(unbind, ctxNew, f)).toEqual([]);
+  it('wants the broken invariant reported in an unhealthy scenario, and nothing else', () => {
+    const ok = findings({
+      violationsByScenario: new Map([[unbind.base, [violation(5, 'teardown_with_live_folios')]]]),
+    });
+    // the settle check is skipped too: the holder's pgmap is gone before it could unmap
+    expect(daxmonScenarioProblems(unbind, ctxNew, ok)).toEqual([]);
+    const missed = daxmonScenarioProblems(unbind, ctxNew, findings());
+    expect(missed).toEqual([expect.stringMatching(/daxmon reported no teardown_with_live_folios$/)]);
+    const extra = daxmonScenarioProblems(
+      unbind,
+      ctxNew,
+      findings({
+        violationsByScenario: new Map([
+          [unbind.base, [violation(5, 'teardown_with_live_folios'), violation(6, 'refcount_underflow')]],
+        ]),
+      }),
+    );
+    expect(extra).toEqual([
+      expect.stringMatching(/^unexpected violation\(s\) besides teardown_with_live_folios/),
+    ]);
+  });
+
+  it('knows which scenarios are unhealthy in which model', () => {
+    const pin = SCENARIOS.find((s) => s.name === 'pin-truncate-unmapped')!;
+    expect(pin.unhealthy?.(ctxNew)).toBeUndefined();
+    expect(pin.unhealthy?.({ ...ctxNew, model: 'old', series: '6.12' })?.kinds).toEqual([
+      'entry_removed_while_busy',
+    ]);
+    const healthy = SCENARIOS.filter((s) => !s.unhealthy?.({ ...ctxNew, model: 'old' }));
+    expect(healthy.map((s) => s.name)).not.toContain('devdax-unbind');
+    expect(healthy).toHaveLength(SCENARIOS.length - 3);
   });
 
   it('wants order-9 folios from PMD faults', () => {
