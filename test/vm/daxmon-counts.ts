@@ -189,6 +189,11 @@ export interface RefcountOutcome {
   mapped: number;
   /** Of those, how many ended where the model says (new: freed at 0; old: back at 1, never freed). */
   settled: number;
+  /**
+   * Folios whose last event is a GUP get one reference above idle, when the caller said the release
+   * of such gets cannot be seen on this kernel (`unseenGetRelease`): not counted as unsettled.
+   */
+  unseenRelease: number;
   /** Orders of the mapped folios: order → folios. */
   orders: Record<number, number>;
   /** Order of each free: order → frees. */
@@ -227,9 +232,14 @@ function pfnOf(e: DaxEvent): number | undefined {
  * mapcount 0); old model, refcount 1 again and no free at all. `events` are the workload's events of
  * one scenario, in stream order.
  */
-export function refcountOutcome(events: readonly DaxEvent[], model: RefcountModel): RefcountOutcome {
+export function refcountOutcome(
+  events: readonly DaxEvent[],
+  model: RefcountModel,
+  unseenGetRelease = false,
+): RefcountOutcome {
   const mappedOrder = new Map<number, number>();
   const last = new Map<number, number>();
+  const lastIsGet = new Set<number>();
   const freed = new Map<number, number>();
   const freeOrders: Record<number, number> = {};
   const problems: string[] = [];
@@ -247,16 +257,24 @@ export function refcountOutcome(events: readonly DaxEvent[], model: RefcountMode
         problems.push(`pfn ${pfn}: freed at refcount ${e.refcount}, mapcount ${e.mapcount}`);
     }
     const r = refcountAfter(e);
-    if (r !== undefined && mappedOrder.has(pfn)) last.set(pfn, r);
+    if (r !== undefined && mappedOrder.has(pfn)) {
+      last.set(pfn, r);
+      if (e.type === 'gup' && e.op === 'get') lastIsGet.add(pfn);
+      else lastIsGet.delete(pfn);
+    }
   }
+  const idle = model === 'new' ? 0 : 1;
   const orders: Record<number, number> = {};
   let settled = 0;
+  let unseenRelease = 0;
   const unsettled: string[] = [];
   for (const [pfn, order] of mappedOrder) {
     orders[order] = (orders[order] ?? 0) + 1;
     const frees = freed.get(pfn) ?? 0;
     const ok = model === 'new' ? frees === 1 && last.get(pfn) === 0 : frees === 0 && last.get(pfn) === 1;
     if (ok) settled++;
+    else if (unseenGetRelease && lastIsGet.has(pfn) && last.get(pfn) === idle + 1 && frees === 0)
+      unseenRelease++;
     else unsettled.push(`pfn ${pfn} (order ${order}): ${frees} free(s), last refcount ${last.get(pfn)}`);
   }
   if (unsettled.length > 0) {
@@ -266,7 +284,7 @@ export function refcountOutcome(events: readonly DaxEvent[], model: RefcountMode
   }
   if (model === 'old' && Object.keys(freeOrders).length > 0)
     problems.push(`the old model never frees FS DAX pages, daxmon saw ${JSON.stringify(freeOrders)}`);
-  return { mapped: mappedOrder.size, settled, orders, freeOrders, problems };
+  return { mapped: mappedOrder.size, settled, unseenRelease, orders, freeOrders, problems };
 }
 
 /** The workload's events of each scenario (by phase base), in stream order. */

@@ -12,10 +12,18 @@ function describe(v: Violation): string {
   return `${v.id} ${v.kind} (${v.invariant}) pfn ${v.pfn ?? '-'} by ${v.comm}[${v.pid}]: ${v.message}`;
 }
 
-/** Problems of one scenario as daxmon saw it; empty when daxmon's view matches the model. */
-export function daxmonScenarioProblems(p: PlannedScenario, ctx: TruthContext, f: DaxmonFindings): string[] {
+/**
+ * Problems of one scenario as daxmon saw it (empty when daxmon's view matches the model), and what
+ * could not be checked, with the reason.
+ */
+export function daxmonScenarioProblems(
+  p: PlannedScenario,
+  ctx: TruthContext,
+  f: DaxmonFindings,
+): { problems: string[]; notCovered: string[] } {
   const s = p.scenario;
   const problems: string[] = [];
+  const notCovered: string[] = [];
   const vs = f.violationsByScenario.get(p.base) ?? [];
   const unhealthy = s.unhealthy?.(ctx);
   if (!unhealthy && vs.length > 0)
@@ -40,6 +48,9 @@ export function daxmonScenarioProblems(p: PlannedScenario, ctx: TruthContext, f:
   if (s.needs === 'fs' && !s.holds) {
     if (!r || r.mapped === 0) problems.push('daxmon saw no folio mapped by the workload');
     else problems.push(...r.problems);
+    const why = s.unseenGetRelease?.(ctx);
+    if (r && r.unseenRelease > 0 && why)
+      notCovered.push(`refcount end of ${r.unseenRelease} folio(s) not checked: ${why}`);
   }
   if (s.name === 'pmd-fault' && r) {
     const orders = Object.keys(r.orders).map(Number);
@@ -48,7 +59,7 @@ export function daxmonScenarioProblems(p: PlannedScenario, ctx: TruthContext, f:
     if (ctx.model === 'new' && JSON.stringify(Object.keys(r.freeOrders)) !== '["9"]')
       problems.push(`PMD folios must be freed as order 9, daxmon saw ${JSON.stringify(r.freeOrders)}`);
   }
-  return problems;
+  return { problems, notCovered };
 }
 
 /** Problems of the whole boot: lost events, violations outside any scenario, record vs replay. */

@@ -166,6 +166,8 @@ export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise
       : daxmonObserver({
           repoDir: REPO_DIR,
           backend: c.observer === 'daxmon-libbpf' ? 'libbpf' : 'bpftrace',
+          unseenGetRelease: (base) =>
+            plan.find((p) => p.base === base)?.scenario.unseenGetRelease?.(ctx) !== undefined,
         });
   const plan = planScenarios(scenariosFor(c.needs, opts.scenarios));
   const ctx: TruthContext = { model: kernel.model, series: c.series, pmem: c.pmem, fs: c.fs };
@@ -190,7 +192,9 @@ export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise
   for (const p of plan) {
     const r = await collectScenario(p, guest.resultsDir, ctx, obs);
     if (findings && r.status !== 'skipped') {
-      r.problems.push(...daxmonScenarioProblems(p, ctx, findings));
+      const v = daxmonScenarioProblems(p, ctx, findings);
+      r.problems.push(...v.problems);
+      r.comparison?.notCovered.push(...v.notCovered);
       if (r.problems.length > 0) r.status = 'failed';
     }
     scenarios.push(r);

@@ -24,6 +24,8 @@ export interface DaxmonObserverOptions {
   backend: DaxmonBackend;
   /** Seconds to wait for /readyz (bpftrace attaches in 45-111 s under emulation). */
   readyTimeoutSeconds?: number;
+  /** Scenario (phase base) → whether its GUP gets are released unseen on this kernel. */
+  unseenGetRelease?: (base: number) => boolean;
 }
 
 /** The live daemon's view at the end of the run, from its own API. */
@@ -223,7 +225,8 @@ async function collectDaxmon(
   const refcounts = new Map<number, RefcountOutcome>();
   if (model) {
     for (const [base, list] of eventsByScenario(events, marks)) {
-      if (base > 0) refcounts.set(base, refcountOutcome(list, model));
+      const unseen = opts.unseenGetRelease?.(base) ?? false;
+      if (base > 0) refcounts.set(base, refcountOutcome(list, model, unseen));
     }
   }
 

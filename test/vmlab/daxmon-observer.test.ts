@@ -151,6 +151,35 @@ describe('refcount model after the last unmap', () => {
     expect(refcountOutcome(ev, 'new').problems[0]).toMatch(/freed at refcount 1/);
   });
 
+  it('old model: a GUP get whose release the kernel hides is set apart only when declared', () => {
+    const s = pageLife('old', PMEM_PFN);
+    s.push('gup', {
+      op: 'get',
+      pfn: PMEM_PFN,
+      order: 0,
+      refs: 1,
+      flags: 2,
+      result: 0,
+      refcount: 2,
+      pincount: 0,
+    });
+    expect(refcountOutcome(s.events, 'old')).toMatchObject({ settled: 0, unseenRelease: 0 });
+    const r = refcountOutcome(s.events, 'old', true);
+    expect(r).toMatchObject({ settled: 0, unseenRelease: 1, problems: [] });
+    // two references above idle is not one unseen release
+    s.push('gup', {
+      op: 'get',
+      pfn: PMEM_PFN,
+      order: 0,
+      refs: 1,
+      flags: 2,
+      result: 0,
+      refcount: 3,
+      pincount: 0,
+    });
+    expect(refcountOutcome(s.events, 'old', true).problems[0]).toMatch(/last refcount 3/);
+  });
+
   it('old model: back at refcount 1 after a pin is dropped, and no free', () => {
     const s = pageLife('old', PMEM_PFN);
     s.push('gup', {
@@ -198,11 +227,18 @@ describe('daxmon verdict', () => {
   const pte = plan.find((p) => p.scenario.name === 'pte-fault')!;
   const pmd = plan.find((p) => p.scenario.name === 'pmd-fault')!;
   const unbind = plan.find((p) => p.scenario.name === 'unbind-mapped')!;
-  const settled = { mapped: 1, settled: 1, orders: { 0: 1 }, freeOrders: { 0: 1 }, problems: [] };
+  const settled = {
+    mapped: 1,
+    settled: 1,
+    unseenRelease: 0,
+    orders: { 0: 1 },
+    freeOrders: { 0: 1 },
+    problems: [],
+  };
 
   it('accepts a healthy scenario without violations whose folios settled', () => {
     const f = findings({ refcounts: new Map([[pte.base, settled]]) });
-    expect(daxmonScenarioProblems(pte, ctxNew, f)).toEqual([]);
+    expect(daxmonScenarioProblems(pte, ctxNew, f).problems).toEqual([]);
   });
 
   it('fails a healthy scenario with a violation (a false alarm)', () => {
@@ -210,7 +246,7 @@ describe('daxmon verdict', () => {
       refcounts: new Map([[pte.base, settled]]),
       violationsByScenario: new Map([[pte.base, [violation(5)]]]),
     });
-    expect(daxmonScenarioProblems(pte, ctxNew, f)[0]).toMatch(/healthy scenario, daxmon reported 1/);
+    expect(daxmonScenarioProblems(pte, ctxNew, f).problems[0]).toMatch(/healthy scenario, daxmon reported 1/);
   });
 
   it('wants the broken invariant reported in an unhealthy scenario, and nothing else', () => {
@@ -218,8 +254,8 @@ describe('daxmon verdict', () => {
       violationsByScenario: new Map([[unbind.base, [violation(5, 'teardown_with_live_folios')]]]),
     });
     // the settle check is skipped too: the holder's pgmap is gone before it could unmap
-    expect(daxmonScenarioProblems(unbind, ctxNew, ok)).toEqual([]);
-    const missed = daxmonScenarioProblems(unbind, ctxNew, findings());
+    expect(daxmonScenarioProblems(unbind, ctxNew, ok).problems).toEqual([]);
+    const missed = daxmonScenarioProblems(unbind, ctxNew, findings()).problems;
     expect(missed).toEqual([expect.stringMatching(/daxmon reported no teardown_with_live_folios$/)]);
     const extra = daxmonScenarioProblems(
       unbind,
@@ -229,7 +265,7 @@ describe('daxmon verdict', () => {
           [unbind.base, [violation(5, 'teardown_with_live_folios'), violation(6, 'refcount_underflow')]],
         ]),
       }),
-    );
+    ).problems;
     expect(extra).toEqual([
       expect.stringMatching(/^unexpected violation\(s\) besides teardown_with_live_folios/),
     ]);
@@ -246,11 +282,27 @@ describe('daxmon verdict', () => {
     expect(healthy).toHaveLength(SCENARIOS.length - 3);
   });
 
+  it('says which refcount ends it could not check, and why', () => {
+    const plan61 = planScenarios(SCENARIOS.filter((s) => s.needs === 'fs'));
+    const odirect = plan61.find((p) => p.scenario.name === 'odirect')!;
+    const ctx61 = { ...ctxNew, model: 'old' as const, series: '6.1' };
+    const f = findings({
+      model: 'old',
+      refcounts: new Map([[odirect.base, { ...settled, mapped: 64, settled: 0, unseenRelease: 64 }]]),
+    });
+    const v = daxmonScenarioProblems(odirect, ctx61, f);
+    expect(v.problems).toEqual([]);
+    expect(v.notCovered).toEqual([
+      expect.stringMatching(/^refcount end of 64 folio\(s\) not checked: 6\.1 drops/),
+    ]);
+    expect(odirect.scenario.unseenGetRelease?.({ ...ctx61, series: '6.12' })).toBeUndefined();
+  });
+
   it('wants order-9 folios from PMD faults', () => {
     const f = findings({
       refcounts: new Map([[pmd.base, { ...settled, orders: { 0: 2 }, freeOrders: { 0: 2 } }]]),
     });
-    const p = daxmonScenarioProblems(pmd, ctxNew, f);
+    const p = daxmonScenarioProblems(pmd, ctxNew, f).problems;
     expect(p.some((x) => /order-9 folios/.test(x))).toBe(true);
     expect(p.some((x) => /freed as order 9/.test(x))).toBe(true);
   });
