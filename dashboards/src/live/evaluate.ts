@@ -29,7 +29,7 @@ export interface QueryOutcome {
   readonly ok: boolean;
   readonly error?: string;
   readonly series: number;
-  /** The last value of each series (at most 6), labelled by what tells them apart. */
+  /** The last value of each series (at most 24), labelled by what tells them apart. */
   readonly summary: string;
 }
 
@@ -69,11 +69,11 @@ function distinguishing(series: readonly Sample[]): string[] {
 export function summarize(series: readonly Sample[]): string {
   if (series.length === 0) return 'no data';
   const keys = distinguishing(series);
-  const parts = series.slice(0, 6).map((s) => {
+  const parts = series.slice(0, 24).map((s) => {
     const name = keys.map((k) => s.metric[k] ?? '').join(',');
     return name ? `${name}=${fmt(lastValue(s))}` : fmt(lastValue(s));
   });
-  return `${parts.join(' ')}${series.length > 6 ? ` (+${series.length - 6} more)` : ''}`;
+  return `${parts.join(' ')}${series.length > 24 ? ` (+${series.length - 24} more)` : ''}`;
 }
 
 export async function evaluateQuery(

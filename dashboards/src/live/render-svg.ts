@@ -193,8 +193,16 @@ function heatmapBody(p: PanelSnapshot, b: Box, t0: number, t1: number): string {
     .filter((s) => (s.values?.length ?? 0) > 0)
     .sort((a, c) => bound(a) - bound(c));
   if (ds.length === 0) return noData(b);
+  // Buckets are cumulative (each counts every wait up to its bound); a heatmap cell shows the waits
+  // in its own bucket only, as Grafana's heatmap does with `format: heatmap`.
+  const own = ds.map((s, i) => {
+    const below = new Map((ds[i - 1]?.values ?? []).map(([t, v]) => [t, Number(v) || 0]));
+    return (s.values ?? []).map(
+      ([t, v]) => [t, Math.max(0, (Number(v) || 0) - (below.get(t) ?? 0))] as const,
+    );
+  });
   let max = 0;
-  for (const s of ds) for (const [, v] of s.values ?? []) max = Math.max(max, Number(v) || 0);
+  for (const vs of own) for (const [, v] of vs) max = Math.max(max, v);
   const plot: Box = { x: b.x + 44, y: b.y + 2, w: b.w - 50, h: b.h - 16 };
   const rh = plot.h / ds.length;
   const step = ds[0]?.values && ds[0].values.length > 1 ? ds[0].values[1]![0] - ds[0].values[0]![0] : 2;
@@ -206,8 +214,7 @@ function heatmapBody(p: PanelSnapshot, b: Box, t0: number, t1: number): string {
       cells.push(
         `<text x="${plot.x - 4}" y="${y + rh}" class="tick" text-anchor="end">${esc(s.metric.le ?? '')}</text>`,
       );
-    for (const [t, v] of s.values ?? []) {
-      const n = Number(v) || 0;
+    for (const [t, n] of own[i] ?? []) {
       if (n <= 0 || max === 0) continue;
       const x = plot.x + ((t - t0) / Math.max(1, t1 - t0)) * plot.w;
       cells.push(
