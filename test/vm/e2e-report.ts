@@ -32,6 +32,8 @@ export interface E2eReport {
   after: QueryOutcome[];
   variables: VariableOutcome[];
   rules: RuleHealth[];
+  /** The overview's data while the truncate waited, and at the end. */
+  overviewDuring?: DashboardSnapshot;
   overview?: DashboardSnapshot;
 }
 

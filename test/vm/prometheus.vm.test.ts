@@ -99,6 +99,12 @@ async function drive(info: LabStarted, report: E2eReport): Promise<void> {
   const vars = (end: number) => ({ rateInterval: '1m', range: `${Math.ceil(end - t0) + 60}s` });
   let end = Date.now() / 1000;
   report.during = await evaluateAll(api, { start: t0, end, stepSeconds: STEP_S }, vars(end));
+  report.overviewDuring = await snapshotDashboard(
+    api,
+    'daxmon-overview',
+    { start: t0, end, stepSeconds: STEP_S },
+    vars(end),
+  );
   await writeFile(join(info.resultsDir, 'e2e-release'), 'release\n');
   mark('pin released');
   await until('the truncate to finish', 120_000, async () => {
