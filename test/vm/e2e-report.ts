@@ -46,6 +46,12 @@ export function alertKey(a: Pick<AlertSeen, 'alert' | 'labels'>): string {
 
 const cell = (s: string): string => s.replace(/\|/g, '\\|');
 
+/** The first few `label=value` parts of a summary: the JSON report has them all. */
+function short(summary: string, n = 6): string {
+  const parts = summary.split(' ');
+  return parts.length > n ? `${parts.slice(0, n).join(' ')} …` : summary;
+}
+
 export function reportMarkdown(r: E2eReport): string {
   const lines: string[] = [];
   lines.push(
@@ -53,13 +59,13 @@ export function reportMarkdown(r: E2eReport): string {
       r.timeline.map((x) => `${x.what} ${x.t}`).join('; ') +
       '.',
     '',
-    '| query (panel or alert expression) | core | while the truncate waited | after the release |',
+    '| query (panel or alert expression) | core | while the truncate waited: series: last values | after the release |',
     '| --- | --- | --- | --- |',
   );
   for (const q of r.after) {
     const d = r.during.find((x) => x.id === q.id);
     const show = (o: QueryOutcome | undefined): string =>
-      o ? (o.ok ? `${o.series} series: ${cell(o.summary)}` : `error: ${cell(o.error ?? '')}`) : '';
+      o ? (o.ok ? `${o.series}: ${cell(short(o.summary))}` : `error: ${cell(o.error ?? '')}`) : '';
     const core = q.core ? (q.pending.length ? 'yes (pending metric)' : 'yes') : '';
     lines.push(`| ${cell(q.id)} | ${core} | ${show(d)} | ${show(q)} |`);
   }
