@@ -125,7 +125,7 @@ export async function startLabPrometheus(
   const pid = child.pid;
   if (pid === undefined) throw new VmError('DAXMON_E_VM_CONFIG', 'prometheus did not start');
   live.add(pid);
-  process.on('exit', killLive);
+  if (live.size === 1) process.on('exit', killLive);
   let done = false;
   const exited = child.then((r) => {
     done = true;
