@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { liveQemuCount, runLab } from '../../src/vmlab/index.js';
+import { livePrometheusCount, liveQemuCount, runLab } from '../../src/vmlab/index.js';
 import { REPO_DIR } from './matrix.js';
 
 // `daxmon lab` end to end: the 7.x guest runs daxmon from this checkout's dist/ (npm run build first)
@@ -50,7 +50,7 @@ async function get(url: string): Promise<{ status: number; body: string } | unde
 }
 
 describe.skipIf(!enabled)('daxmon lab', () => {
-  it('runs daxmon with the libbpf backend, ready and serving /metrics on the host, and stops cleanly', async () => {
+  it('runs daxmon with the libbpf backend, ready and serving /metrics on the host, scraped by its Prometheus, and all stop cleanly', async () => {
     const lines: string[] = [];
     const stop = new AbortController();
     let upAt = 0;
@@ -77,9 +77,10 @@ describe.skipIf(!enabled)('daxmon lab', () => {
       repoDir: REPO_DIR,
       durationMs: Number.parseInt(process.env.DAXMON_VM_LAB_MS ?? '240000', 10),
       print: (l) => lines.push(l),
+      prometheus: true,
       handleSignals: false,
       signal: stop.signal,
-      onUrls: (u) => watcher(u.base),
+      onStarted: (st) => watcher(st.urls.base),
     });
     stop.abort();
     const why = `daxmon output:\n${lines.join('\n')}\nconsole: ${r.guest.consoleLog}`;
@@ -90,7 +91,10 @@ describe.skipIf(!enabled)('daxmon lab', () => {
     const core = Object.fromEntries(LAB_CORE_PROBES.map((p) => [p, gauges.get(p)]));
     expect(core, why).toEqual(Object.fromEntries(LAB_CORE_PROBES.map((p) => [p, 1])));
     expect(r.metricsServed, why).toBe(true);
+    // The lab's own Prometheus (prometheus is in scripts/apt-packages.txt) scraped daxmon.
+    expect(r.prometheus?.scrapedDaxmon, lines.join('\n')).toBe(true);
     expect(r.guest.status).toBe('done');
     expect(liveQemuCount()).toBe(0);
+    expect(livePrometheusCount()).toBe(0);
   });
 });
