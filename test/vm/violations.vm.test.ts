@@ -6,7 +6,7 @@ import { killAllQemu, liveQemuCount } from '../../src/vmlab/index.js';
 import type { DaxFs } from '../../src/vmlab/index.js';
 import { REPO_DIR } from './matrix.js';
 import type { ViolationPage, ViolationRun } from './violations/run.js';
-import { BUSY_STUCK_SECONDS, BUSY_WARN_SECONDS, runViolations } from './violations/run.js';
+import { BUSY_STUCK_SECONDS, BUSY_WARN_SECONDS, reuseViolationRun, runViolations } from './violations/run.js';
 
 // Operator-caused violations raised by daxmon (libbpf backend) inside a real kernel, read from its API
 // in the guest: a truncate stuck on vmsplice-pinned pages (busy_wait_stuck, warning then violation,
@@ -15,6 +15,7 @@ import { BUSY_STUCK_SECONDS, BUSY_WARN_SECONDS, runViolations } from './violatio
 // (teardown_with_live_folios). One boot per kernel, ~3-4 min each; gated:
 //   DAXMON_VM_VIOLATIONS=1 [DAXMON_VM_VIOLATIONS_KERNELS=7,6.12] [DAXMON_VM_FS=ext4]
 //   [DAXMON_VM_VIOLATIONS_BACKEND=libbpf|bpftrace]
+// DAXMON_VM_VIOLATIONS_REUSE=<run folder>[,<run folder>] re-checks earlier boots (one per kernel).
 // DAXMON_VM_RECORD_FIXTURES=1 also copies the healthy recordings to test/fixtures/vm/.
 const enabled = process.env.DAXMON_VM_VIOLATIONS === '1';
 const kernels = (process.env.DAXMON_VM_VIOLATIONS_KERNELS ?? '7,6.12').split(',').filter(Boolean);
@@ -46,7 +47,10 @@ describe.skipIf(!enabled).each(kernels)('operator-caused violations on kernel %s
 
   it('boots, runs the job to the end', { timeout: 40 * 60_000 }, async () => {
     const t0 = Date.now();
-    run = await runViolations(series, fs, saveFixtures || process.env.DAXMON_VM_RECORD === '1', backend);
+    const reuse = process.env.DAXMON_VM_VIOLATIONS_REUSE?.split(',')[kernels.indexOf(series)];
+    run = reuse
+      ? await reuseViolationRun(reuse)
+      : await runViolations(series, fs, saveFixtures || process.env.DAXMON_VM_RECORD === '1', backend);
     figures.kernel = run.guest.kernelRelease;
     figures.bootSeconds = run.guest.bootSeconds;
     figures.wallSeconds = (Date.now() - t0) / 1000;

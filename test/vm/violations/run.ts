@@ -99,6 +99,28 @@ export async function runViolations(
         ? (l) => process.stderr.write(`[vio ${series}] ${l}\n`)
         : undefined,
   });
+  return readViolationRun(guest);
+}
+
+/**
+ * Re-reads the results of an earlier boot (DAXMON_VM_VIOLATIONS_REUSE=<run folder>): the same
+ * assertions over the same guest output, without booting again (for changing the test, not the job).
+ */
+export async function reuseViolationRun(runDir: string): Promise<ViolationRun> {
+  const resultsDir = join(runDir, 'results');
+  const read = (f: string): Promise<string> => readFile(join(resultsDir, f), 'utf8').then((t) => t.trim());
+  const guest = {
+    status: 'done',
+    jobExitCode: Number(await read('job.rc')),
+    kernelRelease: await read('uname'),
+    runDir,
+    resultsDir,
+    consoleLog: join(runDir, 'console-1.log'),
+  } as GuestRun;
+  return readViolationRun(guest);
+}
+
+function readViolationRun(guest: GuestRun): ViolationRun {
   const dir = join(guest.resultsDir, 'vio');
   const file = (name: string): Promise<string> => readFile(join(dir, name), 'utf8').catch(() => '');
   const json = async <T>(name: string): Promise<T | undefined> => {
