@@ -10,6 +10,13 @@
 //                               which the kernel must refuse with EOPNOTSUPP (V11).
 //   healthy FILE                a short healthy stream for the recorded fixtures: 4 KiB faults, a
 //                               forked reader, a PMD fault, a vmsplice pin drained, munmap, truncate.
+//   zero-map FILE DIR           with the fault-injection module (daxfi): page 0 of FILE is faulted
+//                               and unmapped, its pfn printed; once DIR/go1 exists (the job dropped
+//                               the page's idle reference) it is faulted in again: a map at refcount 0.
+//   pin-put FILE DIR            page 0 pinned by vmsplice, pfn printed; once DIR/go1 exists (the job
+//                               dropped a reference) the pipe is drained: a put below the idle 1. The
+//                               file is then unmapped and truncated, leaving the page at 0, off idle.
+//   Both wait for DIR/go2 (the job read daxmon and restored the reference) before exiting.
 //
 // Progress lines `VIOWL <what> <uptime ms>` on stdout (line-buffered), one `DAXWL_RESULT {json}` last.
 #define _GNU_SOURCE
@@ -184,11 +191,73 @@ static int wl_healthy(const char *path) {
   return 0;
 }
 
+static void wait_for(const char *dir, const char *name) {
+  char path[4096];
+  snprintf(path, sizeof path, "%s/%s", dir, name);
+  for (int i = 0; i < 6000 && access(path, F_OK) != 0; i++) usleep(100 * 1000);
+}
+
+// The pfn behind a mapped address, from /proc/self/pagemap (root: bits 0-54 are the pfn).
+static uint64_t pfn_of(const void *addr) {
+  int fd = open("/proc/self/pagemap", O_RDONLY);
+  if (fd < 0) die("open pagemap");
+  uint64_t e = 0;
+  if (pread(fd, &e, sizeof e, (off_t)((uintptr_t)addr / PAGE * sizeof e)) != sizeof e) die("pread pagemap");
+  close(fd);
+  if (!(e & (1ULL << 63))) die("page not present");
+  return e & ((1ULL << 55) - 1);
+}
+
+static int wl_zero_map(const char *path, const char *dir) {
+  const size_t n = 16;
+  int fd = create_written(path, n);
+  char *p = map_pages(fd, n);
+  touch(p, 1);
+  uint64_t pfn = pfn_of(p);
+  munmap(p, n * PAGE);
+  printf("VIOWL pfn %llu\n", (unsigned long long)pfn);
+  wait_for(dir, "go1");
+  p = map_pages(fd, n);
+  touch(p, 1);
+  uint64_t again = pfn_of(p);
+  progress("remapped");
+  wait_for(dir, "go2");
+  munmap(p, n * PAGE);
+  close(fd);
+  printf("DAXWL_RESULT {\"ok\":true,\"pfn\":%llu,\"same_pfn\":%s}\n", (unsigned long long)pfn,
+         again == pfn ? "true" : "false");
+  return 0;
+}
+
+static int wl_pin_put(const char *path, const char *dir) {
+  const size_t n = 16;
+  int fd = create_written(path, n);
+  char *p = map_pages(fd, n);
+  touch(p, n);
+  uint64_t pfn = pfn_of(p);
+  int pfd[2];
+  int pinned = pin_into_pipe(p, 1, pfd);
+  printf("VIOWL pfn %llu\n", (unsigned long long)pfn);
+  wait_for(dir, "go1");
+  size_t got = drain(pfd[0], (size_t)pinned);
+  progress("drained");
+  munmap(p, n * PAGE);
+  int rc = ftruncate(fd, 0);
+  progress("truncated");
+  wait_for(dir, "go2");
+  close(fd);
+  printf("DAXWL_RESULT {\"ok\":true,\"pfn\":%llu,\"drained_bytes\":%zu,\"truncate_rc\":%d}\n",
+         (unsigned long long)pfn, got, rc);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && !strcmp(argv[1], "pin-truncate")) return wl_pin_truncate(argv[2], argv[3]);
   if (argc >= 3 && !strcmp(argv[1], "uring-register")) return wl_uring_register(argv[2]);
   if (argc >= 3 && !strcmp(argv[1], "healthy")) return wl_healthy(argv[2]);
-  fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE\n");
+  if (argc >= 4 && !strcmp(argv[1], "zero-map")) return wl_zero_map(argv[2], argv[3]);
+  if (argc >= 4 && !strcmp(argv[1], "pin-put")) return wl_pin_put(argv[2], argv[3]);
+  fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE | zero-map|pin-put FILE DIR\n");
   return 2;
 }
