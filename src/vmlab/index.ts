@@ -8,3 +8,4 @@ export { killAllQemu, liveQemuCount } from './qemu.js';
 export type { Share } from './init-script.js';
 export * from './lab.js';
 export * from './headers.js';
+export * from './prometheus.js';
