@@ -518,6 +518,14 @@ describe('/api/checks and unknown routes', () => {
     });
     expect(by.busy_wait_stuck).toMatchObject({ active: false });
     expect(by.busy_wait_stuck!.reason).toContain('layout_break');
+    // An inactive check names each missing probe and why it is missing (the backend's own detail,
+    // or that no backend provides it), so an operator sees which kernel hook is absent.
+    const missing = (by.busy_wait_stuck as unknown as { missing: { probe: string; why: string }[] }).missing;
+    expect(missing.map((m) => m.probe)).toEqual(['layout_break']);
+    expect(missing[0]!.why.length).toBeGreaterThan(0);
+    expect(by.busy_wait_stuck!.reason).toContain(`layout_break: ${missing[0]!.why}`);
+    expect(by.map_zero_ref).not.toHaveProperty('missing');
+    expect(by.longterm_pin_on_fsdax).toHaveProperty('refused');
   });
 
   it('an unknown route is a JSON 404 with DAXMON_E_API_NOT_FOUND', async () => {
