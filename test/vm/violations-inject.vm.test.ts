@@ -18,10 +18,15 @@ import { buildViowl } from './violations/run.js';
 // Kinds a healthy kernel cannot produce, seen from a real kernel: a fault-injection module
 // (violations/daxfi) takes or drops a page reference behind daxmon's probes, and daxmon must notice
 // from what the kernel does next. Old-model kernels only (the module is built on the host with
-// Debian's headers; the host's gcc 12 matches bookworm's 6.1). Gated:
-//   DAXMON_VM_INJECT=1 [DAXMON_VM_INJECT_KERNEL=6.1]
-const enabled = process.env.DAXMON_VM_INJECT === '1';
+// Debian's headers; the host's gcc 12 matches bookworm's 6.1). Part of `npm run test:vm` when its
+// kernel is in DAXMON_VM_KERNELS (or that is unset); DAXMON_VM_INJECT=0 leaves it out (CI's subset).
+//   [DAXMON_VM_INJECT_KERNEL=6.1]
 const series = process.env.DAXMON_VM_INJECT_KERNEL ?? '6.1';
+const enabled =
+  process.env.DAXMON_VM_INJECT !== '0' &&
+  (process.env.DAXMON_VM_INJECT_KERNEL !== undefined ||
+    process.env.DAXMON_VM_KERNELS === undefined ||
+    process.env.DAXMON_VM_KERNELS.split(',').includes(series));
 const IDLE_SECONDS = 3;
 
 interface Page {
