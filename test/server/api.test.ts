@@ -157,16 +157,8 @@ function familyOf(sample: string, fams: Map<string, string>): string {
 const value = (ss: Sample[], name: string, labels: Record<string, string> = {}) =>
   ss.find((s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v))?.value;
 
-/**
- * Contract families the daemon does not export yet: the struct-page scanner that produces them
- * comes later. When it lands, this list must shrink (the test checks they are really absent).
- */
-const KNOWN_PENDING = [
-  'daxmon_scan_duration_seconds',
-  'daxmon_scan_pages_total',
-  'daxmon_scan_drift_total',
-  'daxmon_scan_last_success_timestamp_seconds',
-];
+/** Contract families the daemon does not export yet (the test checks they are really absent). */
+const KNOWN_PENDING: string[] = [];
 /**
  * daxmon families DaxmonMetrics exports that the dashboards' contract does not list yet (the
  * contract says the daemon exports exactly its families). Listed here so that any other family
@@ -194,7 +186,7 @@ describe('/metrics', () => {
   });
   afterAll(() => w.app.close());
 
-  it('exports every family of the dashboards contract, with the contract type, but the pending scan metrics', () => {
+  it('exports every family of the dashboards contract, with the contract type', () => {
     const fams = families(text);
     const contract = { ...DAXMON_METRICS, ...PROCESS_METRICS } as Record<string, MetricSpec>;
     const missing = Object.keys(contract).filter((n) => !fams.has(n));
