@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { FrameReader, PageBatch, encodePageBatch } from '../../src/scan/frames.js';
+import type { PageBatch } from '../../src/scan/frames.js';
+import { FrameReader, encodePageBatch } from '../../src/scan/frames.js';
 import { reconcileBatch } from '../../src/scan/reconcile.js';
 import { PgmapSnapshot, SNAPSHOT_BYTES_PER_PAGE } from '../../src/scan/snapshot.js';
 import { STATE_CODE } from '../../src/state/folio-store.js';
