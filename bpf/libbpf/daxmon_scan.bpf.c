@@ -32,7 +32,7 @@ __u64 vmemmap_seen = 0;
 
 struct daxmon_scan_page out[DAXMON_SCAN_BATCH] = {};
 
-#define SNAP 128 /* head page + first tail: every folio field used lies in these bytes (6.1..7.x) */
+#define SNAP 128 /* head page + first tail (2 x 64-byte struct page): every folio field used (6.1..7.x) */
 
 static __always_inline u64 vmemmap(void)
 {
@@ -62,12 +62,20 @@ static long scan_one(u32 i, struct loop_ctx *c)
 	p = &out[i];
 	page = c->base + (batch_start_pfn + i) * c->page_size;
 	__builtin_memset(p, 0, sizeof(*p));
-	if (bpf_probe_read_kernel(b, sizeof(b), (const void *)page)) {
+	/*
+	 * The page itself first: the next struct page may lie in an unpopulated vmemmap section (the
+	 * last page of a pgmap), and only a head is sure to have a first tail after it.
+	 */
+	if (bpf_probe_read_kernel(b, SNAP / 2, (const void *)page)) {
 		p->status = DAXMON_SCAN_FAULT;
 		batch_faults++;
 		return 0;
 	}
 	flags = *(u64 *)&b[0];
+	if (flags & (1ULL << bpf_core_enum_value(enum pageflags, PG_head)))
+		bpf_probe_read_kernel(&b[SNAP / 2], SNAP / 2, (const void *)(page + SNAP / 2));
+	else
+		__builtin_memset(&b[SNAP / 2], 0, SNAP / 2);
 	p->flags = flags;
 	p->info = *(u64 *)&b[8];
 	p->mapping = AT(b, u64, bpf_core_field_offset(struct folio, mapping));

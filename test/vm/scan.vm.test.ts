@@ -55,6 +55,7 @@ interface Steps {
     }
   >;
   raw: { nr: number; ns: number; faults: number; pagesPerSecond: number };
+  cliPages: { code: number; stdout: string; stderr: string };
 }
 
 async function buildScanwl(cacheDir: string): Promise<string> {
@@ -85,7 +86,7 @@ describe.skipIf(!enabled).each(kernels)('struct-page scan on %s', (series) => {
     const scanwl = await buildScanwl(cacheDir);
     const job = [
       `daxmon_bg_start daxmon node ${REPO_DIR}/dist/cli.js run --backend none --no-journal --listen 127.0.0.1:9464 --scan-interval-seconds 1`,
-      `node ${REPO_DIR}/test/vm/guest/scan-steps.mjs http://127.0.0.1:9464 ${scanwl} "$DAX_MNT/scanfile" ${PAGES} ${PIN} ${REPO_DIR}/bpf/build/daxmon-scan`,
+      `node ${REPO_DIR}/test/vm/guest/scan-steps.mjs http://127.0.0.1:9464 ${scanwl} "$DAX_MNT/scanfile" ${PAGES} ${PIN} ${REPO_DIR}/bpf/build/daxmon-scan ${REPO_DIR}/dist/cli.js`,
       'rc=$?',
       'daxmon_bg_stop daxmon INT 15',
       'exit $rc',
@@ -146,6 +147,13 @@ describe.skipIf(!enabled).each(kernels)('struct-page scan on %s', (series) => {
           : { refcount: 1, mapcount: 0, state: 'idle', entry: true },
       );
     }
+    // the CLI prints the same from the daemon's API
+    expect(steps.cliPages.code, steps.cliPages.stderr).toBe(0);
+    const cliRows = steps.cliPages.stdout.split('\n').filter((l) => l.startsWith('0x'));
+    expect(cliRows).toHaveLength(4);
+    expect(cliRows[0]).toContain(`0x${steps.pfns[0]!.toString(16)}`);
+    for (const row of cliRows)
+      expect(row).toMatch(model === 'new' ? /^0x\S+\s+mapped\s+1\s+1\s/ : /^0x\S+\s+idle\s+1\s+0\s/);
     // 4. vmsplice: one more reference on the pinned pages, none elsewhere
     const pinned = steps.steps.pinned!;
     for (const p of pinned.pinnedPages!)

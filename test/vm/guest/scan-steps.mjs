@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 
-const [url, scanwl, file, pagesArg, pinArg, scanBin] = process.argv.slice(2);
+const [url, scanwl, file, pagesArg, pinArg, scanBin, cli] = process.argv.slice(2);
 const out = { steps: {}, errors: [] };
 const save = () =>
   writeFileSync(`${process.env.DAXMON_RESULTS}/scan-steps.json`, JSON.stringify(out, null, 1));
@@ -71,6 +71,18 @@ async function walk(pgmap) {
 
 async function metricsSnapshot() {
   return (await get('/metrics')).split('\n').filter((l) => /^daxmon_(scan_|pgmap_folios)/.test(l));
+}
+
+/** `daxmon pages` against the running daemon: its stdout and exit code. */
+function runCli(args) {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [cli, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    c.stdout.on('data', (d) => (stdout += d));
+    c.stderr.on('data', (d) => (stderr += d));
+    c.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
 }
 
 /** The scanner's raw speed: one unbudgeted pass over the pgmap, straight from daxmon-scan. */
@@ -149,6 +161,8 @@ try {
       otherPages: pages.slice(pin),
       metrics: await metricsSnapshot(),
     };
+    if (name === 'mapped')
+      out.cliPages = await runCli(['pages', pm.id, '--from', String(pfns[0]), '--count', '4', '--url', url]);
     save();
   }
   wl.stdin.end();
