@@ -64,7 +64,7 @@ export class Scanner {
           } else if (v.kind === 'done') {
             this.queue.shift()?.resolve({ pages: Number(v.nr), faults: Number(v.faults), ns: Number(v.ns) });
           } else if (v.kind === 'error') {
-            const err = new DaxmonError(String(v.code ?? 'DAXMON_E_SCAN'), String(v.message));
+            const err = new DaxmonError(String(v.code ?? 'DAXMON_E_SCAN_RUN'), String(v.message));
             if (!greeted) reject(err);
             else this.queue.shift()?.reject(err);
           }

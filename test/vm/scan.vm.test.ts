@@ -17,11 +17,14 @@ import { REPO_DIR } from './matrix.js';
 // pages with daxmon-scan and serves the kernel's own per-page state; a mapped file, a vmsplice
 // reference and its release show up in the scan with the counts the refcount model predicts.
 // One boot per kernel (memmap=1G!5G, ext4 -o dax, daxmon --backend none: the scan alone).
-// DAXMON_VM_SCAN=0 skips it; DAXMON_VM_SCAN_KERNELS picks the kernels (default 7,6.12).
+// About 80 s per kernel warm, so it runs in CI's subset. DAXMON_VM_SCAN=0 skips it;
+// DAXMON_VM_SCAN_KERNELS (else DAXMON_VM_KERNELS, else 7,6.12) picks the kernels.
 const built =
   existsSync(join(REPO_DIR, 'dist', 'cli.js')) && existsSync(join(REPO_DIR, 'bpf', 'build', 'daxmon-scan'));
 const enabled = process.env.DAXMON_VM_SCAN !== '0' && built;
-const kernels = (process.env.DAXMON_VM_SCAN_KERNELS ?? '7,6.12').split(',').filter(Boolean);
+const kernels = (process.env.DAXMON_VM_SCAN_KERNELS ?? process.env.DAXMON_VM_KERNELS ?? '7,6.12')
+  .split(',')
+  .filter(Boolean);
 
 const PAGES = 256;
 const PIN = 16;
