@@ -1,10 +1,12 @@
 /**
  * Replay throughput on one core: a healthy recorded stream (new model: fault, insert, map, unmap,
- * free, remove per page; old model: fault, insert, map, remove) is replayed from NDJSON in memory
- * through exactly the live pipeline. Reported as events/s and as a ratio to the cost of
- * JSON.parse alone over the same lines, measured in the same run (a noisy machine moves both).
+ * free, remove per page; old model: fault, insert, map, remove) is replayed in memory through
+ * exactly the live pipeline, from NDJSON and from the binary format. Reported as events/s and as
+ * ratios measured in the same run (a noisy machine moves all of them): NDJSON replay to
+ * JSON.parse alone, binary replay to NDJSON replay, binary replay to the pipeline alone.
  */
 import { replay } from '../src/replay.js';
+import { BinaryEncoder } from '../src/events/binary.js';
 import { buildPipeline } from '../src/pipeline.js';
 import type { DaxEvent } from '../src/events/types.js';
 import { PMEM_PFN, Stream } from '../test/helpers/events.js';
@@ -17,6 +19,11 @@ export interface ReplayBench {
   pipelineOnlyEventsPerSecond: number;
   /** replay rate / JSON.parse rate: the share of the parse-bound ceiling the pipeline keeps. */
   ratioToParse: number;
+  binaryReplayEventsPerSecond: number;
+  /** binary replay rate / NDJSON replay rate. */
+  binaryToNdjson: number;
+  /** binary replay rate / pipeline-only rate: the share of the pipeline's ceiling decoding keeps. */
+  binaryToPipeline: number;
 }
 
 function streamText(model: 'old' | 'new', pages: number, rounds: number): { text: Buffer; events: number } {
@@ -52,6 +59,18 @@ export async function benchReplay(model: 'old' | 'new', pages = 50_000, rounds =
     replayRate = Math.max(replayRate, r.events / r.seconds);
   }
   const parsed = lines.map((l) => JSON.parse(l) as DaxEvent);
+  const enc = new BinaryEncoder();
+  const binary = Buffer.concat([
+    enc.header({ created: 'bench', kernel: { release: 'bench', model } }),
+    enc.events(parsed),
+  ]);
+  let binaryRate = 0;
+  for (let i = 0; i < 3; i++) {
+    const r = await replay(binary);
+    if (r.events !== events || r.errors.length)
+      throw new Error(`binary replay read ${r.events}/${events} events`);
+    binaryRate = Math.max(binaryRate, r.events / r.seconds);
+  }
   const pipelineRate = best(
     3,
     () => {
@@ -74,6 +93,9 @@ export async function benchReplay(model: 'old' | 'new', pages = 50_000, rounds =
     parseOnlyEventsPerSecond: Math.round(parseRate),
     pipelineOnlyEventsPerSecond: Math.round(pipelineRate),
     ratioToParse: Number((replayRate / parseRate).toFixed(3)),
+    binaryReplayEventsPerSecond: Math.round(binaryRate),
+    binaryToNdjson: Number((binaryRate / replayRate).toFixed(3)),
+    binaryToPipeline: Number((binaryRate / pipelineRate).toFixed(3)),
   };
 }
 

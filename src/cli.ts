@@ -10,6 +10,7 @@ import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { CheckConfig } from './checks/types.js';
 import { DaxmonError, isDaxmonError } from './errors.js';
+import { RECORDING_FORMATS } from './events/recording.js';
 import type { RefcountModel } from './events/types.js';
 import { BACKEND_CHOICES, type BackendChoice } from './probes/select.js';
 import { parsePagesQuery } from './scan/pages-query.js';
@@ -59,7 +60,9 @@ Options:
                          else ~/.local/state/daxmon)
   --no-journal           keep violations in memory only
   --fsync POLICY         always | interval | never (default always)
-  --record FILE          also write the live event stream to FILE (NDJSON; replay it later)
+  --record FILE          also write the live event stream to FILE (replay it later)
+  --record-format FMT    ndjson | binary (default: binary for a .dxb file, else ndjson);
+                         binary replays several times faster, NDJSON is greppable
   --api-token-file FILE  bearer token that unlocks raw kernel addresses in the API
   --max-folios N         track at most N folios (default 33554432)
   --duration SECONDS     stop by itself after this long
@@ -89,16 +92,17 @@ Options:
 Exit status: 0 printed; 1 the daemon answered with an error (its message is printed); 2 usage.`,
   record: `Usage: daxmon record --out FILE [run options]
 
-Run the probes and write the live event stream to FILE as NDJSON (a header line, then one event
-per line). "daxmon replay FILE" reproduces the live run's state and violations. Serves HTTP only
-with --listen. Stop with Ctrl-C or --duration.
+Run the probes and write the live event stream to FILE: NDJSON (a header line, then one event
+per line) or, for a .dxb file or with --record-format binary, the compact binary format that
+replays several times faster (docs/events.md). "daxmon replay FILE" reads either and reproduces the
+live run's state and violations. Serves HTTP only with --listen. Stop with Ctrl-C or --duration.
 
-Options: --out FILE (required, "-" is not allowed: stdout is not a file), and every "daxmon run"
-option (see daxmon run --help).`,
+Options: --out FILE (required, "-" is not allowed: stdout is not a file), --record-format
+ndjson|binary, and every "daxmon run" option (see daxmon run --help).`,
   replay: `Usage: daxmon replay [options] FILE
 
-Feed a recorded stream (from "daxmon record", or written by hand; "-" reads stdin) through exactly
-the live pipeline and print a summary: events, pgmaps, folios, violations by kind.
+Feed a recorded stream (from "daxmon record", NDJSON or binary, told apart by its first bytes; or
+NDJSON written by hand; "-" reads stdin) through exactly the live pipeline and print a summary: events, pgmaps, folios, violations by kind.
 
 Options:
   --json                 print the summary as JSON
@@ -152,6 +156,7 @@ const RUN_OPTIONS = {
   'no-journal': { type: 'boolean' },
   fsync: { type: 'string' },
   record: { type: 'string' },
+  'record-format': { type: 'string' },
   'api-token-file': { type: 'string' },
   'max-folios': { type: 'string' },
   duration: { type: 'string' },
@@ -258,6 +263,12 @@ async function cmdRun(argv: string[], record: boolean): Promise<number> {
   if (record && (!out || out === '-')) {
     throw new DaxmonError('DAXMON_E_USAGE', 'daxmon record needs --out FILE (a file path)');
   }
+  if (v['record-format'] !== undefined && !out) {
+    throw new DaxmonError(
+      'DAXMON_E_USAGE',
+      '--record-format needs --record FILE (or daxmon record --out FILE)',
+    );
+  }
   if (v['no-journal'] && v['journal-dir']) {
     throw new DaxmonError('DAXMON_E_USAGE', '--no-journal and --journal-dir exclude each other');
   }
@@ -273,6 +284,7 @@ async function cmdRun(argv: string[], record: boolean): Promise<number> {
     fsync: oneOf(v, 'fsync', ['always', 'interval', 'never'] as const) ?? ('always' as FsyncPolicy),
     logLevel: level,
     recordPath: out,
+    recordFormat: oneOf(v, 'record-format', RECORDING_FORMATS),
     apiTokenFile: v['api-token-file'] as string | undefined,
     checkConfig: checkConfig(v, true),
     maxFolios: num(v, 'max-folios', 1),

@@ -11,7 +11,7 @@ import pino, { type Logger } from 'pino';
 import type { CheckConfig } from './checks/types.js';
 import { discoverPgmaps } from './discovery.js';
 import { DaxmonError } from './errors.js';
-import { encodeEvent, encodeHeader } from './events/ndjson.js';
+import { createRecordingEncoder, recordingFormatFor, type RecordingFormat } from './events/recording.js';
 import type { BackendName, DaxEvent, RefcountModel } from './events/types.js';
 import type { KernelFacts } from './kernel/facts.js';
 import { gatherKernelFacts } from './kernel/gather.js';
@@ -39,6 +39,8 @@ export interface DaemonOptions {
   logLevel: string;
   /** Write the live event stream here (NDJSON). */
   recordPath?: string | undefined;
+  /** Default: binary for a .dxb path, else NDJSON. */
+  recordFormat?: RecordingFormat | undefined;
   apiTokenFile?: string | undefined;
   checkConfig: Partial<CheckConfig>;
   maxFolios?: number | undefined;
@@ -124,10 +126,13 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
 
   // ---- recording -----------------------------------------------------------------------------------
   let recorder: fs.WriteStream | null = null;
-  if (o.recordPath) {
+  const encoder = o.recordPath
+    ? createRecordingEncoder(recordingFormatFor(o.recordPath, o.recordFormat))
+    : null;
+  if (o.recordPath && encoder) {
     recorder = openRecorder(o.recordPath);
     recorder.write(
-      encodeHeader({
+      encoder.header({
         created: new Date().toISOString(),
         kernel: { release: facts.release, model },
         source: o.backend,
@@ -137,7 +142,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   }
   const ingest = (e: DaxEvent): void => {
     pipeline.ingest(e);
-    recorder?.write(encodeEvent(e));
+    if (recorder) recorder.write(encoder!.event(e));
   };
 
   // ---- pgmaps that exist already ------------------------------------------------------------------

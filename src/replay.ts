@@ -1,5 +1,5 @@
 /**
- * Replay: a recorded stream through exactly the live pipeline. Used by `daxmon replay`, by the
+ * Replay: a recorded stream (NDJSON or binary, see src/events/recording.ts) through exactly the live pipeline. Used by `daxmon replay`, by the
  * tests (fixtures in test/fixtures/streams) and by the bench.
  */
 import fs from 'node:fs';
@@ -7,7 +7,8 @@ import type { Readable } from 'node:stream';
 import type { CheckActivity } from './checks/engine.js';
 import type { CheckConfig } from './checks/types.js';
 import { DaxmonError } from './errors.js';
-import { NdjsonDecoder, type StreamHeader } from './events/ndjson.js';
+import type { StreamHeader } from './events/ndjson.js';
+import { createRecordingDecoder, type RecordingDecoder } from './events/recording.js';
 import { EVENT_TYPES, type DaxEvent, type RefcountModel } from './events/types.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
 import { FOLIO_STATES } from './state/folio-store.js';
@@ -82,7 +83,7 @@ export async function replay(
     });
     return pipeline;
   };
-  const decoder: NdjsonDecoder = new NdjsonDecoder({
+  const decoder: RecordingDecoder = createRecordingDecoder({
     header(h) {
       header = h;
     },
@@ -150,7 +151,7 @@ function openInput(file: string): Readable {
     if (st.isDirectory()) {
       throw new DaxmonError(
         'DAXMON_E_INPUT',
-        `${file} is a directory; give a recorded stream file (.ndjson)`,
+        `${file} is a directory; give a recorded stream file (.ndjson or .dxb)`,
       );
     }
   } catch (err) {

@@ -13,7 +13,7 @@ import {
   type EventType,
 } from './types.js';
 
-type Kind =
+export type Kind =
   | 'uint' // non-negative safe integer
   | 'int' // safe integer
   | 'str'
@@ -26,7 +26,7 @@ type Kind =
   | 'range'
   | { enum: readonly string[] };
 
-interface FieldSpec {
+export interface FieldSpec {
   name: string;
   kind: Kind;
   optional?: boolean;
@@ -34,7 +34,7 @@ interface FieldSpec {
 
 const f = (name: string, kind: Kind, optional = false): FieldSpec => ({ name, kind, optional });
 
-const COMMON: FieldSpec[] = [f('t', 'uint'), f('pid', 'uint'), f('comm', 'str')];
+export const COMMON: FieldSpec[] = [f('t', 'uint'), f('pid', 'uint'), f('comm', 'str')];
 const FOLIO: FieldSpec[] = [f('pfn', 'uint'), f('order', 'uint')];
 const INODE: FieldSpec[] = [f('dev', 'uint'), f('ino', 'uint')];
 

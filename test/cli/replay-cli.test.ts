@@ -243,8 +243,16 @@ describe('the sources', () => {
 describe.concurrent('usage', () => {
   it('--help of every command exits 0 and names its options', async () => {
     const expected: Record<string, string[]> = {
-      run: ['--listen', '--backend', '--journal-dir', '--fsync', '--duration', '--idle-mismatch-seconds'],
-      record: ['--out'],
+      run: [
+        '--listen',
+        '--backend',
+        '--journal-dir',
+        '--fsync',
+        '--duration',
+        '--idle-mismatch-seconds',
+        '--record-format',
+      ],
+      record: ['--out', '--record-format'],
       replay: [
         '--json',
         '--strict',
@@ -282,6 +290,11 @@ describe.concurrent('usage', () => {
     [['run', '--listen', 'nowhere'], /--listen must be HOST:PORT/],
     [['run', '--no-journal', '--journal-dir', '/tmp/x'], /--no-journal and --journal-dir/],
     [['record'], /needs --out FILE/],
+    [['run', '--record-format', 'binary'], /--record-format needs --record FILE/],
+    [
+      ['record', '--out', '/tmp/x.dxb', '--record-format', 'json'],
+      /--record-format must be one of ndjson, binary/,
+    ],
   ])('%j is DAXMON_E_USAGE, exit 2, without a stack trace', async (args, message) => {
     const r = await daxmon(args);
     expect(r.code).toBe(2);

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileCli, REPO, type CompiledCli } from '../cli/compiled-cli.js';
 import type { Violation } from '../../src/violations/violation.js';
+import { replay } from '../../src/replay.js';
 
 let compiled: CompiledCli;
 let dir: string;
@@ -228,5 +229,22 @@ describe('daxmon run on this host', () => {
     const exit = await d.exited;
     expect(exit).toEqual({ code: 0, signal: null });
     expect(d.log.find((l) => l.msg === 'shutting down')).toMatchObject({ why: '--duration 1s elapsed' });
+  });
+
+  it('record --out FILE.dxb writes a binary recording that replays to what the live run saw', async () => {
+    const out = path.join(dir, 'live.dxb');
+    const d = daxmon(['record', '--out', out, '--backend', 'auto', '--no-journal', '--duration', '4']);
+    const { code } = await d.exited;
+    expect(code).toBe(0);
+    const head = fs.readFileSync(out).subarray(0, 8).toString('latin1');
+    expect(head).toBe('DAXMONB1');
+    const r = await replay(out);
+    expect(r.errors).toEqual([]);
+    expect(r.release).toBe(os.release());
+    // The backend's start and its probe reports are events too: the recording is not just a header.
+    const types = [...r.pipeline.state.eventsByType.entries()].filter(([, n]) => n > 0);
+    expect(types.length).toBeGreaterThan(0);
+    expect(r.events).toBeGreaterThan(0);
+    expect(r.pipeline.state.probes.size).toBeGreaterThan(0);
   });
 });
