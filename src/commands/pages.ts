@@ -54,7 +54,9 @@ export function formatPages(b: PagesBody): string {
         dash(p.order).padStart(6),
         (p.entry === null ? '-' : p.entry ? 'yes' : 'no').padStart(6),
         p.headPfn === null ? '' : ` 0x${p.headPfn.toString(16)}`,
-      ].join(' '),
+      ]
+        .join(' ')
+        .trimEnd(),
     );
   }
   return lines.join('\n') + '\n';
