@@ -16,7 +16,8 @@ import { FLAG, STATE_CODE } from '../state/folio-store.js';
 import type { Pgmap } from '../state/pgmaps.js';
 import type { DaxState } from '../state/state.js';
 import { SCAN_FAULT, SCAN_HEAD, SCAN_TAIL, type PageBatch } from './frames.js';
-import { truthState } from './truth.js';
+import { PIN_BIAS, truthState } from './truth.js';
+import { idleRefcount } from '../state/refcount-model.js';
 
 export const DRIFT_FIELDS = ['refcount', 'mapcount', 'state'] as const;
 export type DriftField = (typeof DRIFT_FIELDS)[number];
@@ -72,7 +73,18 @@ export function reconcileBatch(
       else {
         if (f.refcount[row] !== counts.refcount) r.drift.refcount++;
         if (model === 'new' && f.mapcount[row] !== counts.mapcount) r.drift.mapcount++;
-        if (!sameState(f.state[row]!, f.flags[row]!, truth, model)) r.drift.state++;
+        if (
+          !sameState(f.state[row]!, f.flags[row]!, truth, model) &&
+          !getRefsExplain(
+            f.state[row]!,
+            f.gupRefs[row]!,
+            truth,
+            counts,
+            idleRefcount(pgmap.type, model),
+            model,
+          )
+        )
+          r.drift.state++;
       }
     } else if (truth === STATE_CODE.idle) {
       continue;
@@ -94,6 +106,25 @@ export function reconcileBatch(
     });
   }
   return r;
+}
+
+/**
+ * daxmon calls a folio with GUP references it saw "pinned" (FOLL_GET included: vmsplice, O_DIRECT);
+ * struct page cannot tell a FOLL_GET reference from any other, so the truth says mapped or
+ * referenced. That is agreement as long as the references beyond idle and the mappings cover the
+ * GUP references daxmon counted.
+ */
+function getRefsExplain(
+  tracked: number,
+  gupRefs: number,
+  truth: number,
+  c: { refcount: number; mapcount: number },
+  idle: number,
+  model: RefcountModel,
+): boolean {
+  if (tracked !== STATE_CODE.pinned || gupRefs >= PIN_BIAS) return false;
+  if (truth !== STATE_CODE.mapped && truth !== STATE_CODE.referenced) return false;
+  return c.refcount - idle - (model === 'new' ? Math.max(0, c.mapcount) : 0) >= gupRefs;
 }
 
 /**

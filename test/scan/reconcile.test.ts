@@ -197,3 +197,23 @@ describe('leak detection from scans', () => {
     expect(reconcileBatch(st, st.pgmaps.all[0]!, b, s.t + 42e9, 'old').drift.state).toBe(0);
   });
 });
+
+describe('GUP references daxmon saw', () => {
+  it('a vmsplice (FOLL_GET) reference on a mapped folio: tracked "pinned", read "mapped" with the extra reference, is no drift', () => {
+    const s = new Stream('new').pgmap().insert(PMEM_PFN).map(PMEM_PFN, 1, 1).gup('get', PMEM_PFN, 2);
+    const { pipeline } = run('new', s);
+    const st = pipeline.state;
+    expect(st.folios.state[st.folios.find(PMEM_PFN)]).toBe(STATE_CODE.pinned);
+    const read = (refcount: number) =>
+      reconcileBatch(
+        st,
+        st.pgmaps.all[0]!,
+        batch(PMEM_PFN, [{ refcount, mapcount: 1, mapping: true }]),
+        s.t,
+        'new',
+      );
+    expect(read(2).drift).toEqual({ refcount: 0, mapcount: 0, state: 0 });
+    // the reference is gone in the kernel but daxmon did not see the put: that is drift
+    expect(read(1).drift).toEqual({ refcount: 1, mapcount: 0, state: 1 });
+  });
+});
