@@ -127,6 +127,10 @@ stops daxmon and the guest (twice to force). This is the way to see daxmon work 
 without pmem. Kernels are downloaded from Debian into ~/.cache/daxmon on first use. See
 docs/vm-lab.md.
 
+When Prometheus is installed (Debian's "prometheus" package), the lab also runs one on this host:
+it scrapes daxmon every 2 s through the forwarded port, loads dashboards/alerts.yml, keeps its data
+in a temporary folder, and stops with the lab. Its URL is printed beside daxmon's.
+
 Options:
   --kernel SERIES    7 (new refcount model, default), 6.12 or 6.1 (old model)
   --fs ext4|xfs      filesystem mounted -o dax (default ext4)
@@ -134,6 +138,7 @@ Options:
   --no-workload      do not loop the demo workload
   --guest-port N     port daxmon listens on in the guest (default 9464)
   --duration SECONDS stop by itself after this long
+  --no-prometheus    do not start the host Prometheus
 
 Exit status: 0 if daxmon's /metrics answered through the forwarded port, 1 otherwise.`,
 };

@@ -183,6 +183,9 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
           });
           log.warn({ backend: b.name, probe: u.probe }, `probe ${u.probe} unavailable: ${u.reason}`);
         }
+        for (const u of launch.notApplicable ?? []) {
+          log.info({ backend: b.name, probe: u.probe }, `probe ${u.probe} not used: ${u.reason}`);
+        }
         return launch;
       },
     });

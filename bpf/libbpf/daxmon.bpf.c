@@ -966,13 +966,14 @@ static __always_inline int emit_map(void *ctx, struct finfo *fi, u64 page_pfn, u
 	if (write)
 		r->flags |= DAXMON_F_WRITE;
 	/*
-	 * V1: a page-inserting map in the new model must leave a reference; V10: a devmap pfn insert of
-	 * a ZONE_DEVICE pfn in the new model, or a page insert of one in the old model.
+	 * V1: a page-inserting map in the new model must leave a reference, and an old-model page never
+	 * drops below its idle 1 (a map at 0 follows a put that was never matched by a get); V10: a
+	 * devmap pfn insert of a ZONE_DEVICE pfn in the new model, or a page insert of one in the old.
 	 */
 	if (new_model())
 		suspicious = pfn_insert || fi->refcount < 1;
 	else
-		suspicious = !pfn_insert;
+		suspicious = !pfn_insert || (fi->folio && fi->refcount < 1);
 	rec_send(ctx, r, suspicious);
 	return 0;
 }

@@ -20,6 +20,12 @@ export interface MetricSpec {
   readonly help: string;
   /** Label name → its closed set of values, or `null` when values are open (pgmap ids, probe names). */
   readonly labels: Readonly<Record<string, readonly string[] | null>>;
+  /**
+   * Set while the daemon does not export the family yet, naming what will: dashboards may already
+   * use it, the daemon's /metrics test expects it absent, and the VM end-to-end test does not
+   * require its panels to have data. Remove it with the code that exports the family.
+   */
+  readonly pending?: string;
 }
 
 export const EVENT_TYPES = [
@@ -71,7 +77,9 @@ export const FOLIO_STATES = ['idle', 'mapped', 'pinned', 'referenced', 'free', '
 export const REFCOUNT_MODELS = ['old', 'new'] as const;
 export const SCAN_DRIFT_FIELDS = ['refcount', 'mapcount', 'state'] as const;
 
-/** daxmon's own families. The daemon must export exactly these. */
+/** The code that will export the scan families. */
+
+/** daxmon's own families. The daemon must export exactly these, but the `pending` ones. */
 export const DAXMON_METRICS = {
   daxmon_events_total: {
     type: 'counter',
@@ -90,6 +98,12 @@ export const DAXMON_METRICS = {
     source: 'daxmon',
     help: 'Refcount-model violations detected, by kind and severity.',
     labels: { kind: VIOLATION_KINDS, severity: VIOLATION_SEVERITIES },
+  },
+  daxmon_violations_suppressed_total: {
+    type: 'counter',
+    source: 'daxmon',
+    help: 'New violations not reported because their kind exceeded its per-minute limit.',
+    labels: { kind: VIOLATION_KINDS },
   },
   daxmon_check_active: {
     type: 'gauge',
@@ -111,6 +125,18 @@ export const DAXMON_METRICS = {
     labels: { pgmap: null, state: FOLIO_STATES },
   },
   daxmon_tracked_folios: { type: 'gauge', source: 'daxmon', help: 'Folios tracked.', labels: {} },
+  daxmon_state_bytes: {
+    type: 'gauge',
+    source: 'daxmon',
+    help: 'Memory held by the folio store and the history ring.',
+    labels: {},
+  },
+  daxmon_folio_evictions_total: {
+    type: 'counter',
+    source: 'daxmon',
+    help: 'Idle folios dropped from tracking to stay under --max-folios.',
+    labels: {},
+  },
   daxmon_probe_attached: {
     type: 'gauge',
     source: 'daxmon',
@@ -171,7 +197,12 @@ export const DAXMON_METRICS = {
     help: 'Duration of struct-page scans.',
     labels: {},
   },
-  daxmon_scan_pages_total: { type: 'counter', source: 'daxmon', help: 'Struct pages scanned.', labels: {} },
+  daxmon_scan_pages_total: {
+    type: 'counter',
+    source: 'daxmon',
+    help: 'Struct pages scanned.',
+    labels: {},
+  },
   daxmon_scan_drift_total: {
     type: 'counter',
     source: 'daxmon',
@@ -296,6 +327,13 @@ export const PROMETHEUS_METRICS = {
     labels: { job: null },
   },
 } as const satisfies Record<string, MetricSpec>;
+
+/** Families the daemon does not export yet (see `MetricSpec.pending`). */
+export function pendingMetrics(): string[] {
+  return Object.entries(DAXMON_METRICS as Record<string, MetricSpec>)
+    .filter(([, spec]) => spec.pending !== undefined)
+    .map(([name]) => name);
+}
 
 export const ALL_METRICS = { ...DAXMON_METRICS, ...PROCESS_METRICS, ...PROMETHEUS_METRICS } as const;
 

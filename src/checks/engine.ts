@@ -14,6 +14,7 @@ import {
   type CheckConfig,
   type CheckContext,
   type Finding,
+  type ProbeSet,
   type ViolationKind,
 } from './types.js';
 
@@ -27,6 +28,10 @@ export interface CheckActivity {
   violations: number;
   repeats: number;
   suppressed: number;
+  /** Inactive checks: each probe it lacks, and why that probe is missing on this kernel. */
+  missing?: { probe: string; why: string }[];
+  /** V11 only: FOLL_LONGTERM pins the kernel refused on FS DAX (the healthy outcome it watches). */
+  refused?: number;
 }
 
 export interface EngineOptions {
@@ -52,6 +57,12 @@ export interface EngineOptions {
 
 const RECENT_EVENTS = 8;
 
+interface Activeness {
+  active: boolean;
+  reason: string;
+  missing?: { probe: string; why: string }[];
+}
+
 export class CheckEngine {
   readonly config: CheckConfig;
   private readonly checks: Check[];
@@ -73,7 +84,7 @@ export class CheckEngine {
   private readonly maxPerMinute: number;
   private readonly maxKeys: number;
   private readonly wall: () => Date;
-  private activeCache: Map<ViolationKind, { active: boolean; reason: string }> | null = null;
+  private activeCache: Map<ViolationKind, Activeness> | null = null;
   private nextId: number;
   private current: DaxEvent | null = null;
   private readonly ctx: CheckContext;
@@ -150,7 +161,9 @@ export class CheckEngine {
         title: c.title,
         active: a.active,
         reason: a.reason,
+        ...(a.missing ? { missing: a.missing } : {}),
         ...s,
+        ...(c.kind === 'longterm_pin_on_fsdax' ? { refused: this.state.gupLongtermRefused } : {}),
       };
     });
   }
@@ -169,7 +182,7 @@ export class CheckEngine {
     return a === 1;
   }
 
-  private activeOf(c: Check): { active: boolean; reason: string } {
+  private activeOf(c: Check): Activeness {
     if (this.activeCache === null) this.activeCache = new Map();
     let a = this.activeCache.get(c.kind);
     if (a) return a;
@@ -184,15 +197,31 @@ export class CheckEngine {
       };
     } else {
       const ok = sets.find((s) => s.every((p) => attached.has(p)));
-      a = ok
-        ? { active: true, reason: `probes attached: ${ok.join(', ')}` }
-        : {
-            active: false,
-            reason: `needs ${sets.map((s) => s.join(' + ')).join(' or ')} (${this.model} model); not attached on this host`,
-          };
+      if (ok) a = { active: true, reason: `probes attached: ${ok.join(', ')}` };
+      else {
+        const missing = this.missingProbes(sets, attached);
+        a = {
+          active: false,
+          reason: `needs ${sets.map((s) => s.join(' + ')).join(' or ')} (${this.model} model); not attached on this host: ${missing.map((m) => `${m.probe}: ${m.why}`).join('; ')}`,
+          missing,
+        };
+      }
     }
     this.activeCache.set(c.kind, a);
     return a;
+  }
+
+  /** Why each probe of the alternatives is missing, from the backends' own probe_status details. */
+  private missingProbes(sets: readonly ProbeSet[], attached: Set<string>): { probe: string; why: string }[] {
+    const names = [...new Set(sets.flat())].filter((p) => !attached.has(p));
+    return names.map((probe) => {
+      const seen = [...this.state.probes.values()].filter((p) => p.probe === probe);
+      const why =
+        seen.length === 0
+          ? 'no running backend provides this probe'
+          : seen.map((p) => `${p.backend}: ${p.detail}`).join('; ');
+      return { probe, why };
+    });
   }
 
   private report(f: Finding): void {

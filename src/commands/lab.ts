@@ -22,6 +22,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
         fs: { type: 'string' },
         pmem: { type: 'string' },
         'no-workload': { type: 'boolean' },
+        'no-prometheus': { type: 'boolean' },
         duration: { type: 'string' },
         'guest-port': { type: 'string' },
       },
@@ -56,6 +57,8 @@ export async function runLabCli(argv: string[]): Promise<number> {
     fs,
     pmem,
     workload: !v['no-workload'],
+    // Default (undefined): run it when installed. --no-prometheus: never.
+    ...(v['no-prometheus'] ? { prometheus: false } : {}),
     ...(duration !== undefined ? { durationMs: duration * 1000 } : {}),
     ...(guestPort !== undefined ? { guestPort } : {}),
   });

@@ -2,7 +2,7 @@
  * daxmon's Prometheus metrics. Values are read from the state at scrape time (`collect()`), so the
  * event path pays nothing for them; only rare things (violations, finished waits, teardowns) are
  * counted as they happen. No label takes per-pfn or per-pid values. The names are a contract with
- * the dashboards and alerts (dashboards/src/metrics-contract.ts; test/metrics asserts both agree).
+ * the dashboards and alerts (dashboards/src/metrics-contract.ts; test/server/api.test.ts asserts both agree).
  */
 import client from 'prom-client';
 import type { CheckEngine } from '../checks/engine.js';

@@ -35,6 +35,8 @@ export interface BackendLaunch {
   probes: string[];
   /** Probes known up front not to be attachable on this host, with the reason. */
   unavailable: { probe: string; reason: string }[];
+  /** Probes the running kernel's refcount model does not have: logged, not reported as detached. */
+  notApplicable?: { probe: string; reason: string }[];
   stdout: StreamDecoder;
   /** One line of stderr: backend-specific (bpftrace "Lost N events", libbpf warnings). */
   onStderrLine(line: string, emit: Emit, log: BackendLog): void;

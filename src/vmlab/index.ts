@@ -7,3 +7,5 @@ export * from './log.js';
 export { killAllQemu, liveQemuCount } from './qemu.js';
 export type { Share } from './init-script.js';
 export * from './lab.js';
+export * from './headers.js';
+export * from './prometheus.js';

@@ -78,7 +78,7 @@ export interface KernelBuild {
 
 const KEYRING = '/usr/share/keyrings/debian-archive-keyring.gpg';
 
-interface AptDirs {
+export interface AptDirs {
   base: string;
   sourcesList: string;
   lists: string;
@@ -86,7 +86,7 @@ interface AptDirs {
   lock: string;
 }
 
-function aptDirs(cacheDir: string, series: KernelSeries): AptDirs {
+export function aptDirs(cacheDir: string, series: KernelSeries): AptDirs {
   const base = join(cacheDir, 'apt', series.id);
   return {
     base,
@@ -101,7 +101,7 @@ function aptDirs(cacheDir: string, series: KernelSeries): AptDirs {
  * Options that point apt at a private sources list, lists dir and cache, so the machine's own apt
  * setup is neither read nor changed and no package is ever installed.
  */
-function aptOptions(d: AptDirs): string[] {
+export function aptOptions(d: AptDirs): string[] {
   return [
     '-o',
     `Dir::Etc::sourcelist=${d.sourcesList}`,
@@ -146,7 +146,7 @@ async function listsAgeSeconds(d: AptDirs): Promise<number> {
 }
 
 /** Runs apt under an exclusive flock so concurrent runs do not update one lists dir at once. */
-async function aptLocked(d: AptDirs, args: string[], cwd?: string): Promise<string> {
+export async function aptLocked(d: AptDirs, args: string[], cwd?: string): Promise<string> {
   try {
     const r = await execa('flock', ['-x', d.lock, ...args], { cwd, reject: true, all: true });
     return r.stdout;

@@ -9,6 +9,8 @@ import type { Logger } from './log.js';
 import { defaultLogger } from './log.js';
 import { assertCacheOutsideRepo, defaultCacheDir } from './paths.js';
 import type { DaxFs, PmemKind } from './pmem.js';
+import type { LabPrometheus } from './prometheus.js';
+import { LAB_SCRAPE_JOB, findPrometheus, startLabPrometheus } from './prometheus.js';
 
 export interface LabOptions {
   /** The daxmon checkout; mounted read-only at the same path in the guest. */
@@ -25,8 +27,20 @@ export interface LabOptions {
   series?: string;
   pmem?: Exclude<PmemKind, 'nvdimm-devdax'>;
   fs?: DaxFs;
-  /** Loop a DAX demo workload beside daxmon (default true). */
-  workload?: boolean;
+  /**
+   * The DAX workload beside daxmon: `true` (default) loops the demo workload, `false` runs none, a
+   * string is a Python program to run instead (argv[1] is the run's results folder).
+   */
+  workload?: boolean | string;
+  /**
+   * Run a Prometheus on the host that scrapes daxmon through the forwarded port with
+   * dashboards/alerts.yml loaded (default: when `prometheus` is installed). `true` requires it.
+   */
+  prometheus?: boolean;
+  /** The lab Prometheus's scrape and rule evaluation interval (default 2s). */
+  scrapeInterval?: string;
+  /** Called once the guest is up and the lab's Prometheus (if any) is ready. */
+  onStarted?: (info: LabStarted) => void;
   cacheDir?: string;
   log?: Logger;
   /** Where the URLs and daxmon's output go (default stdout). */
@@ -39,12 +53,22 @@ export interface LabOptions {
   handleSignals?: boolean;
 }
 
+export interface LabStarted {
+  urls: { base: string; metrics: string };
+  /** The run's results folder (the guest sees it at the same path). */
+  resultsDir: string;
+  /** The lab Prometheus's base URL, when it runs. */
+  prometheusUrl?: string;
+}
+
 export interface LabResult {
   guest: GuestRun;
   /** Host URLs of daxmon's HTTP server. */
   urls: { base: string; metrics: string };
   /** Whether a GET of /metrics through the forwarded port returned 200 while the lab ran. */
   metricsServed: boolean;
+  /** The lab's Prometheus, if it ran: its URL and whether it saw `up{job="daxmon"} == 1`. */
+  prometheus?: { url: string; scrapedDaxmon: boolean };
 }
 
 function shellQuote(arg: string): string {
@@ -74,11 +98,12 @@ const STOP_FILE = 'lab-stop';
 /** In a lab command argument, stands for the run's results folder (the same path in guest and host). */
 export const RESULTS_TOKEN = '@RESULTS@';
 
-export function renderLabJob(command: readonly string[], workload: boolean): string {
+export function renderLabJob(command: readonly string[], workload: boolean | string): string {
   const cmd = command.map((a) => shellQuote(a).split(RESULTS_TOKEN).join(`'"$DAXMON_RESULTS"'`)).join(' ');
+  const program = typeof workload === 'string' ? workload : DEMO_WORKLOAD;
   return `cat > /tmp/daxmon/demo.py <<'DAXMON_DEMO'
-${DEMO_WORKLOAD}DAXMON_DEMO
-${workload ? 'daxmon_bg_start lab-workload python3 /tmp/daxmon/demo.py' : ': no demo workload'}
+${program.endsWith('\n') ? program : `${program}\n`}DAXMON_DEMO
+${workload !== false ? 'daxmon_bg_start lab-workload python3 /tmp/daxmon/demo.py "$DAXMON_RESULTS"' : ': no demo workload'}
 daxmon_bg_start daxmon ${cmd}
 tail -q -n +1 -F "$DAXMON_RESULTS/daxmon.out" "$DAXMON_RESULTS/daxmon.err" 2>/dev/null | sed -u 's/^/[daxmon] /' &
 echo "DAXMON_LAB_STARTED"
@@ -87,9 +112,21 @@ while [ ! -f "$DAXMON_RESULTS/${STOP_FILE}" ]; do
   sleep 1
 done
 daxmon_bg_stop daxmon TERM 15
-${workload ? 'daxmon_bg_stop lab-workload TERM 5' : ''}
+${workload !== false ? 'daxmon_bg_stop lab-workload TERM 5' : ''}
 sleep 1
 `;
+}
+
+/** Whether the lab Prometheus's last scrape of daxmon succeeded. */
+async function prometheusSeesDaxmon(url: string): Promise<boolean> {
+  try {
+    const q = encodeURIComponent(`up{job="${LAB_SCRAPE_JOB}"} == 1`);
+    const r = await fetch(`${url}/api/v1/query?query=${q}`, { signal: AbortSignal.timeout(5000) });
+    const body = (await r.json()) as { data?: { result?: unknown[] } };
+    return (body.data?.result?.length ?? 0) > 0;
+  } catch {
+    return false;
+  }
 }
 
 async function metricsOk(url: string): Promise<boolean> {
@@ -128,6 +165,14 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
     '--journal-dir',
     `${RESULTS_TOKEN}/journal`,
   ];
+  const prometheusBinary = opts.prometheus === false ? undefined : await findPrometheus();
+  if (opts.prometheus === true && !prometheusBinary) {
+    throw new VmError(
+      'DAXMON_E_VM_TOOL_MISSING',
+      'prometheus is not installed: apt-get install prometheus, or run the lab without it',
+    );
+  }
+  const rulesFile = join(opts.repoDir, 'dashboards', 'alerts.yml');
   const kernel = await ensureKernel(opts.series ?? '7', { cacheDir, log });
 
   const kill = new AbortController();
@@ -138,6 +183,8 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
   let poller: NodeJS.Timeout | undefined;
   let durationTimer: NodeJS.Timeout | undefined;
   let hardStop: NodeJS.Timeout | undefined;
+  let prometheus: Promise<LabPrometheus | undefined> | undefined;
+  let scrapedDaxmon = false;
 
   const stop = (why: string): void => {
     if (stopping) {
@@ -181,14 +228,45 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
         print(`  status:  ${urls.base}`);
         print(`  console: ${join(runDir, 'console-*.log')}`);
         print('  Ctrl-C stops daxmon and the guest');
+        const results = resultsDir;
+        prometheus = prometheusBinary
+          ? startLabPrometheus({
+              binary: prometheusBinary,
+              target: `127.0.0.1:${port}`,
+              ruleFiles: existsSync(rulesFile) ? [rulesFile] : [],
+              ...(opts.scrapeInterval ? { scrapeInterval: opts.scrapeInterval } : {}),
+            }).then(
+              (p) => {
+                print(`  prometheus: ${p.url}/ (scrapes daxmon, alerts from dashboards/alerts.yml)`);
+                print(`  alerts:     ${p.url}/alerts`);
+                return p;
+              },
+              (err: unknown) => {
+                print(`daxmon lab: Prometheus did not start: ${(err as Error).message}`);
+                return undefined;
+              },
+            )
+          : Promise.resolve(undefined);
+        void prometheus.then((p) => {
+          if (!stopping)
+            opts.onStarted?.({ urls, resultsDir: results, ...(p ? { prometheusUrl: p.url } : {}) });
+        });
         poller = setInterval(() => {
-          if (metricsServed) return;
-          void metricsOk(urls.metrics).then((ok) => {
-            if (ok && !metricsServed) {
-              metricsServed = true;
-              print(`daxmon lab: ${urls.metrics} answers`);
-            }
-          });
+          if (!metricsServed) {
+            void metricsOk(urls.metrics).then((ok) => {
+              if (ok && !metricsServed) {
+                metricsServed = true;
+                print(`daxmon lab: ${urls.metrics} answers`);
+              }
+            });
+          } else if (!scrapedDaxmon) {
+            void prometheus?.then(async (p) => {
+              if (p && !scrapedDaxmon && (await prometheusSeesDaxmon(p.url))) {
+                scrapedDaxmon = true;
+                print(`daxmon lab: Prometheus scrapes daxmon (up == 1)`);
+              }
+            });
+          }
         }, 2000);
         if (stopping) void writeFile(join(resultsDir, STOP_FILE), 'stop\n');
         if (opts.durationMs !== undefined)
@@ -200,9 +278,12 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
         else if (line.includes('DAXMON_JOB_FAILED')) print(line);
       },
     });
-    return { guest, urls, metricsServed };
+    const p = await prometheus;
+    return { guest, urls, metricsServed, ...(p ? { prometheus: { url: p.url, scrapedDaxmon } } : {}) };
   } finally {
     if (poller) clearInterval(poller);
+    // Never left behind: stopped with the guest, however the lab ended.
+    await (await prometheus?.catch(() => undefined))?.stop();
     if (durationTimer) clearTimeout(durationTimer);
     if (hardStop) clearTimeout(hardStop);
     process.off('SIGINT', onSignal);

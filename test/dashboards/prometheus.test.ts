@@ -1,5 +1,9 @@
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { evaluateAll, ruleHealth } from '../../dashboards/src/live/evaluate.js';
+import { promApi } from '../../dashboards/src/live/prom-api.js';
+import { renderDashboardSvg } from '../../dashboards/src/live/render-svg.js';
+import { snapshotDashboard } from '../../dashboards/src/live/snapshot.js';
 import { QUERIES, VARIABLE_QUERIES, expandVariables } from '../../dashboards/src/queries.js';
 import { DASHBOARDS_DIR } from './paths.js';
 import { startPrometheus, waitFor } from './prometheus-server.js';
@@ -84,5 +88,47 @@ describe('against a real Prometheus scraping a healthy daxmon-shaped exporter', 
       [],
     );
     expect(all.filter((r) => r.state !== 'inactive').map((r) => `${r.name} is ${r.state}`)).toEqual([]);
+  });
+
+  it('the live evaluator (used by the VM E2E test) agrees: all parse, core have data, rules healthy', async () => {
+    const api = promApi(prom.url);
+    const end = Date.now() / 1000;
+    const out = await evaluateAll(api, { start: end - 60, end, stepSeconds: 1 }, VARS);
+    expect(out).toHaveLength(QUERIES.length);
+    expect(out.filter((q) => !q.ok).map((q) => q.id)).toEqual([]);
+    expect(out.filter((q) => q.core && q.series === 0).map((q) => q.id)).toEqual([]);
+    const pgmaps = out.find((q) => q.id === 'daxmon-overview/pgmaps/A');
+    expect(pgmaps?.summary).toBe('2');
+    const rules = await ruleHealth(api);
+    expect(rules.filter((r) => r.health !== 'ok')).toEqual([]);
+  });
+
+  it('the overview renders from a live snapshot: every panel drawn, core panels with data', async () => {
+    const api = promApi(prom.url);
+    const end = Date.now() / 1000;
+    const snap = await snapshotDashboard(
+      api,
+      'daxmon-overview',
+      { start: end - 60, end, stepSeconds: 1 },
+      VARS,
+    );
+    const svg = renderDashboardSvg(snap, { source: 'synthetic exporter' });
+    expect(svg.startsWith('<svg ')).toBe(true);
+    expect(svg).toContain("daxmon's own rendering of the overview panels' queries, not Grafana");
+    const core = new Set(
+      QUERIES.filter((q) => q.core && q.dashboard === 'daxmon-overview').map((q) => q.panel),
+    );
+    for (const p of snap.panels) {
+      const title = p.title.replace(/&/g, '&amp;');
+      expect(svg, p.title).toContain(`>${title}</text>`);
+      if (core.has(p.title))
+        expect(
+          p.queries.every((q) => q.series.length > 0),
+          p.title,
+        ).toBe(true);
+    }
+    // The two pgmaps of the synthetic host in the pgmap table.
+    expect(svg).toContain('>pm0</text>');
+    expect(svg).toContain('>pm1</text>');
   });
 });

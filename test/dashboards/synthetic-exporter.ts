@@ -65,6 +65,15 @@ function healthyRegistry(): Registry {
     );
   }
   new Gauge({ ...r, name: 'daxmon_tracked_folios', help: 'x' }).set(3000);
+  new Gauge({ ...r, name: 'daxmon_state_bytes', help: 'x' }).set(3000 * 64);
+  new Counter({ ...r, name: 'daxmon_folio_evictions_total', help: 'x' }).inc(0);
+  const suppressed = new Counter({
+    ...r,
+    name: 'daxmon_violations_suppressed_total',
+    help: 'x',
+    labelNames: ['kind'],
+  });
+  for (const kind of VIOLATION_KINDS) suppressed.inc({ kind }, 0);
   const probes = new Gauge({
     ...r,
     name: 'daxmon_probe_attached',

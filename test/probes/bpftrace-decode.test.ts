@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { BackendLog } from '../../src/probes/backend.js';
 import type { DaxEvent } from '../../src/events/types.js';
-import { BpftraceDecoder, symbolizeFrame } from '../../src/probes/bpftrace/decode.js';
+import { BpftraceDecoder, isTracerFrame, symbolizeFrame } from '../../src/probes/bpftrace/decode.js';
 import { handleStderrLine, probeNamedIn } from '../../src/probes/bpftrace/stderr.js';
 import { parseHook } from '../../src/probes/bpftrace/snippet.js';
 import type { IncludedProbe } from '../../src/probes/bpftrace/script.js';
@@ -340,6 +340,27 @@ describe('bpftrace line decoder: chunk boundaries', () => {
     d.push(line.subarray(0, cut), (e) => events.push(e));
     d.push(line.subarray(cut), (e) => events.push(e));
     expect(events[0]?.comm).toBe('pyé');
+  });
+});
+
+describe('tracer frames', () => {
+  it("drop the BPF program and trampoline frames bpftrace's kstack puts on top (seen on 7.3)", () => {
+    // The teardown stack of the 7.3 unbind, as the bpftrace backend first reported it.
+    const text = [
+      `TB+\t${T}\t42\t0xffff888100a00000\tbash`,
+      '        bpf_prog_796a9da1c250ee77_memunmap_pages+297',
+      '        bpf_prog_a904db53339a4567_dax_insert_entr+79',
+      '        bpf_trampoline_6442512345+67',
+      '        release_nodes+54',
+      '        devres_release_all+143',
+      '.',
+      '',
+    ].join('\n');
+    const { events } = decode(text);
+    expect(events[0]?.stack).toEqual(['release_nodes', 'devres_release_all']);
+    expect(isTracerFrame('bpf_prog_796a9da1c250ee77_memunmap_pages')).toBe(true);
+    expect(isTracerFrame('bpf_trampoline_6442512345')).toBe(true);
+    expect(isTracerFrame('bpf_check')).toBe(false);
   });
 });
 

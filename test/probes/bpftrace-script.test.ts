@@ -17,6 +17,7 @@ function summary(a: ReturnType<typeof assembleScript>) {
   return {
     included: Object.fromEntries(a.included.map((p) => [p.probe, p.files])),
     unavailable: Object.fromEntries(a.unavailable.map((u) => [u.probe, u.reason])),
+    notApplicable: Object.fromEntries(a.notApplicable.map((u) => [u.probe, u.reason])),
   };
 }
 
@@ -34,7 +35,8 @@ describe('bpftrace script assembly picks, per kernel, the snippets whose hooks e
       layout_break: ['layout_break.new.bt'],
       layout_break_sleep: ['layout_break_sleep.ext4.bt', 'layout_break_sleep.xfs.bt'],
     });
-    expect(s.unavailable.devmap_put).toMatch(/new model has no devmap put/);
+    expect(s.notApplicable.devmap_put).toMatch(/new model has no devmap put/);
+    expect(s.unavailable.devmap_put).toBeUndefined();
     expect(a.script).toContain('kretfunc:vmf_insert_page_mkwrite');
     expect(a.script).toContain('kprobe:dax_disassociate_entry.isra.0');
     expect(a.script).not.toContain('vmf_insert_pfn_pmd\n');
@@ -53,7 +55,8 @@ describe('bpftrace script assembly picks, per kernel, the snippets whose hooks e
       layout_break: ['layout_break.old.ext4.bt', 'layout_break.old.xfs.bt'],
       folio_idle: ['folio_idle.old.bt'],
     });
-    expect(s.unavailable.folio_unmap).toMatch(/pte\/pmd_devmap/);
+    expect(s.notApplicable.folio_unmap).toMatch(/pte\/pmd_devmap/);
+    expect(s.unavailable.folio_unmap).toBeUndefined();
     expect(s.unavailable.layout_break_sleep).toMatch(
       /not in \/proc\/kallsyms: ext4_wait_dax_page \(module ext4 not loaded/,
     );
@@ -79,8 +82,9 @@ describe('bpftrace script assembly picks, per kernel, the snippets whose hooks e
     expect(Object.keys(s.included).sort()).toEqual(['dax_fault_pmd', 'dax_fault_pte']);
     expect(s.unavailable.zone_device_free).toMatch(/kfunc \(fentry\/fexit\) refused on this host \(EPERM\)/);
     expect(s.unavailable.dax_entry_remove).toMatch(/refused on this host/);
-    expect(s.unavailable.devmap_put).toMatch(/new model has no devmap put/);
-    expect(a.unavailable).toHaveLength(LOGICAL_PROBES.length - 2);
+    expect(s.notApplicable.devmap_put).toMatch(/new model has no devmap put/);
+    expect(s.unavailable.devmap_put).toBeUndefined();
+    expect(a.unavailable).toHaveLength(LOGICAL_PROBES.length - 3);
     expect(a.script).toContain('tracepoint:fs_dax:dax_pte_fault_done');
     expect(a.script).not.toContain('kfunc');
     expect(a.script).not.toContain('END {');

@@ -173,8 +173,9 @@ describe('libbpf hook selection per kernel generation', () => {
     expect(c.layout_break_sleep).toEqual(['xfs_wait_dax_page:fentry', 'ext4_wait_dax_page:fentry']);
     expect(c.dax_fault_pte).toEqual(['fs_dax:dax_pte_fault_done:tp_btf']);
     const p = planHooks(f73());
-    expect(p.unavailable.map((u) => u.probe)).toEqual(['devmap_put']);
-    expect(p.unavailable[0]?.reason).toMatch(/not applicable to the new refcount model/);
+    expect(p.unavailable).toEqual([]);
+    expect(p.notApplicable.map((u) => u.probe)).toEqual(['devmap_put']);
+    expect(p.notApplicable[0]?.reason).toMatch(/not applicable to the new refcount model/);
     expect(p.missing).toEqual([]);
   });
 
@@ -206,7 +207,10 @@ describe('libbpf hook selection per kernel generation', () => {
     const grab = p.hooks.find((h) => h.symbol === 'try_grab_folio');
     expect(grab?.alternatives[0]?.programs).toEqual(['gup_grab__fexit__try_grab_folio__page']);
     // no folio rmap functions in 6.1, and FS DAX is never rmapped in the old model anyway
-    expect(p.unavailable.find((u) => u.probe === 'folio_unmap')?.reason).toMatch(/not applicable to the old/);
+    expect(p.notApplicable.find((u) => u.probe === 'folio_unmap')?.reason).toMatch(
+      /not applicable to the old/,
+    );
+    expect(p.unavailable.find((u) => u.probe === 'folio_unmap')).toBeUndefined();
     expect(p.missing).toEqual([]);
   });
 

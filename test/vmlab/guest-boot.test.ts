@@ -135,5 +135,8 @@ describe('lab job', () => {
     );
     expect(job).toContain('daxmon_bg_start lab-workload python3');
     expect(renderLabJob(['x'], false)).not.toContain('lab-workload python3');
+    const own = renderLabJob(['x'], 'import sys\nprint(sys.argv[1])');
+    expect(own).toContain("<<'DAXMON_DEMO'\nimport sys\nprint(sys.argv[1])\nDAXMON_DEMO\n");
+    expect(own).toContain('daxmon_bg_start lab-workload python3 /tmp/daxmon/demo.py "$DAXMON_RESULTS"');
   });
 });

@@ -4,12 +4,22 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { waitFor } from '../dashboards/prometheus-server.js';
 import type { KernelBuild } from '../../src/vmlab/index.js';
-import { ensureKernel, liveQemuCount, runGuest, runLab, silentLogger } from '../../src/vmlab/index.js';
+import {
+  ensureKernel,
+  livePrometheusCount,
+  liveQemuCount,
+  runGuest,
+  runLab,
+  silentLogger,
+} from '../../src/vmlab/index.js';
 
 // runGuest and the kernel cache against stand-ins for qemu, apt-get, apt-cache, dpkg and depmod
 // (test/vmlab/fakes): the retry, timeout and cleanup logic runs for real, only the guest is fake.
 const FAKES = join(dirname(fileURLToPath(import.meta.url)), 'fakes');
+// The checkout: runLab reads dashboards/alerts.yml (and dist/cli.js, unless given a command) from it.
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const ORIGINAL_PATH = process.env.PATH;
 let tmp: string;
 let kernel: KernelBuild;
@@ -187,6 +197,7 @@ describe('runLab', () => {
       log: silentLogger,
       handleSignals: false,
       signal: stop.signal,
+      prometheus: false,
       print: (l) => {
         lines.push(l);
         if (l.includes('Ctrl-C')) setTimeout(() => stop.abort(), 200);
@@ -195,8 +206,60 @@ describe('runLab', () => {
     expect(r.guest.status).toBe('done');
     expect(r.urls.metrics).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/metrics$/);
     expect(lines.join('\n')).toContain('[daxmon] listening on 0.0.0.0:9464');
+    expect(lines.join('\n')).not.toContain('prometheus:');
     expect(r.metricsServed).toBe(false);
+    expect(r.prometheus).toBeUndefined();
   });
+
+  it('runs a Prometheus on the forwarded port with the alert rules, prints its URL, and stops it with the lab', async () => {
+    process.env.FAKE_QEMU_MODE = 'lab';
+    const lines: string[] = [];
+    const stop = new AbortController();
+    let seen: { scrapeUrl: string; job: string; rules: number } | undefined;
+    let failure: unknown;
+    const r = await runLab({
+      repoDir: REPO,
+      command: ['true'],
+      cacheDir: join(tmp, 'kcache'),
+      log: silentLogger,
+      handleSignals: false,
+      signal: stop.signal,
+      print: (l) => lines.push(l),
+      onStarted: ({ prometheusUrl }) => {
+        void (async () => {
+          type Targets = { data: { activeTargets: { scrapeUrl: string; labels: { job: string } }[] } };
+          let targets: Targets = { data: { activeTargets: [] } };
+          // Service discovery hands Prometheus its static target a moment after it is ready.
+          await waitFor('the lab target', 10_000, async () => {
+            targets = (await (await fetch(`${prometheusUrl}/api/v1/targets`)).json()) as Targets;
+            return targets.data.activeTargets.length > 0;
+          });
+          const rules = (await (await fetch(`${prometheusUrl}/api/v1/rules`)).json()) as {
+            data: { groups: { rules: unknown[] }[] };
+          };
+          const t = targets.data.activeTargets[0];
+          seen = {
+            scrapeUrl: t?.scrapeUrl ?? '',
+            job: t?.labels.job ?? '',
+            rules: rules.data.groups.flatMap((g) => g.rules).length,
+          };
+        })()
+          .catch((err: unknown) => (failure = err))
+          .finally(() => stop.abort());
+      },
+    });
+    expect(failure).toBeUndefined();
+    expect(r.guest.status).toBe('done');
+    expect(r.prometheus?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    expect(lines).toContain(
+      `  prometheus: ${r.prometheus?.url}/ (scrapes daxmon, alerts from dashboards/alerts.yml)`,
+    );
+    expect(seen).toEqual({ scrapeUrl: r.urls.metrics, job: 'daxmon', rules: 21 });
+    // No daxmon answers in the fake guest.
+    expect(r.prometheus?.scrapedDaxmon).toBe(false);
+    expect(livePrometheusCount()).toBe(0);
+    await expect(fetch(`${r.prometheus?.url}/-/ready`)).rejects.toThrow();
+  }, 60_000);
 
   it('refuses to start without a built daxmon', async () => {
     await expect(

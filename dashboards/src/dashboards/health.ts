@@ -87,6 +87,21 @@ const probes: PanelSpec[] = [
     w: 12,
     h: 9,
   }),
+  timeseries({
+    title: 'Violations suppressed',
+    description:
+      'New violations not reported (not journaled, not counted in daxmon_violations_total) because their kind exceeded its per-minute limit, per rate window. Non-zero means a flood: the API and journal show only the first ones of each minute.',
+    queries: [
+      {
+        expr: sum(increase(dsel('daxmon_violations_suppressed_total'), RATE_WINDOW), ['kind']),
+        legend: '{{kind}}',
+      },
+    ],
+    unit: 'short',
+    bars: true,
+    w: 24,
+    h: 7,
+  }),
 ];
 
 const backends: PanelSpec[] = [
@@ -202,6 +217,26 @@ const scan: PanelSpec[] = [
     queries: [{ expr: sum(dsel('daxmon_tracked_folios'), ['instance']), legend: '{{instance}}' }],
     unit: 'short',
     core: true,
+    w: 8,
+    h: 7,
+  }),
+  timeseries({
+    title: 'State memory',
+    description:
+      "Bytes held by daxmon's folio store and event history ring: the part of its memory that grows with the folios it tracks (--max-folios bounds it).",
+    queries: [{ expr: sum(dsel('daxmon_state_bytes'), ['instance']), legend: '{{instance}}' }],
+    unit: 'bytes',
+    core: true,
+    w: 8,
+    h: 7,
+  }),
+  timeseries({
+    title: 'Folio evictions',
+    description:
+      'Idle folios dropped from tracking per rate window to stay under --max-folios. An evicted folio that comes back starts uncertain; steady evictions mean --max-folios is too small for the pmem in use.',
+    queries: [{ expr: sum(increase(dsel('daxmon_folio_evictions_total'), RATE_WINDOW)), legend: 'evicted' }],
+    unit: 'short',
+    bars: true,
     w: 8,
     h: 7,
   }),

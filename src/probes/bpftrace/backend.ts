@@ -139,6 +139,7 @@ export function createBpftraceBackend(deps: BpftraceBackendDeps = {}): BpftraceB
         },
         probes: assembled.included.map((p) => p.probe),
         unavailable: assembled.unavailable,
+        notApplicable: assembled.notApplicable,
         stdout: {
           push: (chunk, emit) => decoder.push(chunk, emit),
           end: (emit) => decoder.end(emit),

@@ -45,6 +45,15 @@ export function symbolizeFrame(raw: string): string | null {
   return tokens.length > 0 ? '?' : null;
 }
 
+/**
+ * Frames of the tracer itself (the BPF program and its trampoline), which bpftrace's kstack includes
+ * for kfunc/kretfunc probes (seen on 7.3: `bpf_prog_<tag>_memunmap_pages` on top of the teardown
+ * stack). They say nothing about the kernel path; the libbpf loader drops them too.
+ */
+export function isTracerFrame(frame: string): boolean {
+  return /^bpf_(prog|trampoline)_/.test(frame);
+}
+
 export class BpftraceDecoder implements StreamDecoder {
   private tail = '';
   // Keeps a UTF-8 sequence split across two chunks whole (comm is arbitrary bytes).
@@ -101,7 +110,8 @@ export class BpftraceDecoder implements StreamDecoder {
       if (line.trim().length === 0) return;
       if (/^\s/.test(line)) {
         const f = symbolizeFrame(line);
-        if (f !== null && this.pending.frames.length < MAX_FRAMES) this.pending.frames.push(f);
+        if (f !== null && !isTracerFrame(f) && this.pending.frames.length < MAX_FRAMES)
+          this.pending.frames.push(f);
         return;
       }
       this.flushPending(emit, 'stack block not terminated');

@@ -66,6 +66,11 @@ export interface AssembledScript {
   model: RefcountModel;
   included: IncludedProbe[];
   unavailable: UnavailableProbe[];
+  /**
+   * Probes this refcount model does not have (a stub snippet for the model says why): not
+   * "unavailable", since nothing is missing; not in daxmon_probe_attached, never --strict's concern.
+   */
+  notApplicable: UnavailableProbe[];
   layout: PageFlagLayout;
   /** Facts the layout or selection had to assume (no kernel config, ...). */
   warnings: string[];
@@ -240,6 +245,7 @@ export function assembleScript(
   );
   const included: IncludedProbe[] = [];
   const unavailable: UnavailableProbe[] = [];
+  const notApplicable: UnavailableProbe[] = [];
   const chosen: Snippet[] = [];
   for (const probe of names) {
     const excluded = opts.exclude?.get(probe);
@@ -251,6 +257,10 @@ export function assembleScript(
     const real = cands.filter((s) => s.unavailable === null);
     if (real.length === 0) {
       const stub = cands.find((s) => s.unavailable !== null);
+      if (stub && stub.model === model) {
+        notApplicable.push({ probe, reason: stub.unavailable! });
+        continue;
+      }
       unavailable.push({
         probe,
         reason: stub?.unavailable ?? `no bpftrace snippet for the ${model} refcount model`,
@@ -305,5 +315,5 @@ export function assembleScript(
       `assembled script is ${Buffer.byteLength(script)} bytes, more than bpftrace -e can take (${MAX_SCRIPT_BYTES})`,
     );
   }
-  return { script, model, included, unavailable, layout, warnings };
+  return { script, model, included, unavailable, notApplicable, layout, warnings };
 }

@@ -311,6 +311,8 @@ export interface HookPlan {
   /** Probes with at least one planned hook. */
   probes: string[];
   unavailable: { probe: string; reason: string }[];
+  /** Probes of the other refcount model only: not missing, not in daxmon_probe_attached. */
+  notApplicable: { probe: string; reason: string }[];
   /** Unavailable probes this model needs (what --strict refuses). */
   missing: string[];
 }
@@ -347,6 +349,7 @@ export function planHooks(facts: KernelFacts): HookPlan {
   const hooks: PlannedHook[] = [];
   const probes: string[] = [];
   const unavailable: HookPlan['unavailable'] = [];
+  const notApplicable: HookPlan['notApplicable'] = [];
   const missing: string[] = [];
   for (const def of LIBBPF_PROBES) {
     const applicable = def.hooks.filter((h) => !h.when || h.when(facts));
@@ -376,16 +379,20 @@ export function planHooks(facts: KernelFacts): HookPlan {
       probes.push(def.probe);
       continue;
     }
-    const applies = def.models.includes(model);
-    const reason = applies
-      ? why.length > 0
-        ? why.join('; ')
-        : 'no hook for this kernel'
-      : `not applicable to the ${model} refcount model (${def.models.join('/')} only)${why.length > 0 ? `: ${why.join('; ')}` : ''}`;
-    unavailable.push({ probe: def.probe, reason });
-    if (applies && !def.optional) missing.push(def.probe);
+    if (!def.models.includes(model)) {
+      notApplicable.push({
+        probe: def.probe,
+        reason: `not applicable to the ${model} refcount model (${def.models.join('/')} only)`,
+      });
+      continue;
+    }
+    unavailable.push({
+      probe: def.probe,
+      reason: why.length > 0 ? why.join('; ') : 'no hook for this kernel',
+    });
+    if (!def.optional) missing.push(def.probe);
   }
-  return { model, hooks, probes, unavailable, missing };
+  return { model, hooks, probes, unavailable, notApplicable, missing };
 }
 
 /** `--enable` syntax of daxmon-loader: HOOK[,HOOK], HOOK = ALT|ALT, ALT = PROG+PROG, PROG[@SYMBOL]. */
@@ -507,6 +514,7 @@ export function createLibbpfBackend(deps: LibbpfBackendDeps = {}): Backend {
         ],
         probes: p.probes,
         unavailable: p.unavailable,
+        notApplicable: p.notApplicable,
         stdout: decoder,
         onStderrLine(line, _emit, l) {
           const text = line.trim();

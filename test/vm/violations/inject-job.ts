@@ -1,0 +1,65 @@
+/**
+ * Guest job of the fault-injection VM test: daxmon (libbpf) runs while daxfi.ko takes or drops a
+ * reference on a pmem page behind every probe's back, and viowl makes the kernel act on that page.
+ * Each scenario restores the reference before it ends. Results in $DAXMON_RESULTS/fi/.
+ */
+export interface InjectJobOptions {
+  node: string;
+  repoDir: string;
+  viowl: string;
+  daxfi: string;
+  idleMismatchSeconds: number;
+}
+
+const PORT = 9464;
+
+export function renderInjectJob(o: InjectJobOptions): string {
+  const base = `http://127.0.0.1:${PORT}`;
+  const scenario = (name: string, cmd: string, expectKinds: string[], after: string) => `
+# -- ${name}
+mkdir -p /tmp/daxmon/${name}
+daxmon_bg_start ${name} ${o.viowl} ${cmd} "$DAX_MNT/${name}" /tmp/daxmon/${name}
+daxmon_bg_wait_for ${name} 'VIOWL pfn' 60 || daxmon_fail "${name}: no pfn"
+pfn=$(sed -n 's/^VIOWL pfn //p' "$DAXMON_RESULTS/${name}.out")
+/usr/sbin/insmod ${o.daxfi} pfn=$pfn op=put 2> "$F/${name}-insmod-put.txt"
+dmesg | grep daxfi | tail -1 >> "$F/${name}-daxfi.txt"
+touch /tmp/daxmon/${name}/go1
+daxmon_bg_wait_for ${name} '${after}' 60 || daxmon_fail "${name}: viowl did not go on"
+${expectKinds.map((k) => `wait_api '/api/violations?kind=${k}' '"${k}"' 60 ${name}-${k}.json`).join('\n')}
+api '/api/violations?limit=100' ${name}-all.json
+/usr/sbin/insmod ${o.daxfi} pfn=$pfn op=get 2> "$F/${name}-insmod-get.txt"
+dmesg | grep daxfi | tail -1 >> "$F/${name}-daxfi.txt"
+touch /tmp/daxmon/${name}/go2
+daxmon_bg_wait_for ${name} DAXWL_RESULT 60 || daxmon_fail "${name}: viowl did not finish"
+`;
+  return `F="$DAXMON_RESULTS/fi"; mkdir -p "$F"
+up() { cut -d' ' -f1 /proc/uptime; }
+api() { curl -s -m 20 "${base}$1" > "$F/$2"; echo "$(up) $2" >> "$F/snapshots.txt"; }
+wait_ready() {
+  _end=$(( $(daxmon_now_ms) + $1 * 1000 ))
+  while [ "$(daxmon_now_ms)" -lt "$_end" ]; do
+    curl -sf -m 5 "${base}/readyz" > /dev/null 2>&1 && return 0
+    sleep 0.5
+  done
+  return 1
+}
+wait_api() {
+  _end=$(( $(daxmon_now_ms) + $3 * 1000 ))
+  while [ "$(daxmon_now_ms)" -lt "$_end" ]; do
+    if curl -s -m 10 "${base}$1" | grep -q -- "$2"; then api "$1" "$4"; return 0; fi
+    sleep 0.5
+  done
+  api "$1" "$4"; return 1
+}
+t0=$(daxmon_now_ms)
+daxmon_bg_start daxmon ${o.node} ${o.repoDir}/dist/cli.js run --backend libbpf --listen 127.0.0.1:${PORT} --no-journal --idle-mismatch-seconds ${o.idleMismatchSeconds}
+wait_ready 300 || daxmon_fail "daxmon not ready"
+echo "run_ready_ms $(( $(daxmon_now_ms) - t0 ))" >> "$F/times.txt"
+${scenario('zero-map', 'zero-map', ['map_zero_ref'], 'VIOWL remapped')}
+${scenario('pin-put', 'pin-put', ['refcount_underflow', 'idle_refcount_mismatch'], 'VIOWL truncated')}
+api /api/checks checks.json
+daxmon_bg_stop daxmon TERM 20
+dmesg > "$F/dmesg.txt" 2>&1
+echo DAXMON_INJECT_JOB_DONE
+`;
+}
