@@ -13,6 +13,8 @@ import { DaxmonError, isDaxmonError } from './errors.js';
 import { RECORDING_FORMATS } from './events/recording.js';
 import type { RefcountModel } from './events/types.js';
 import { BACKEND_CHOICES, type BackendChoice } from './probes/select.js';
+import { parsePagesQuery } from './scan/pages-query.js';
+import { DEFAULT_SCAN_CONFIG } from './scan/service.js';
 import type { FsyncPolicy, Journal } from './violations/journal.js';
 
 const VERSION = readVersion();
@@ -37,6 +39,7 @@ Commands:
   record    like run, and write the live event stream to a file (--out)
   replay    feed a recorded stream through the same pipeline and print what it finds
   doctor    report what this kernel offers: refcount model, BTF, probe types, pmem
+  pages     print the kernel's state of a pgmap's pages (from a running daemon's last scan)
   lab       boot a DAX-capable VM (qemu, memmap= pmem) running daxmon and a workload
   version   print the version
 
@@ -64,9 +67,29 @@ Options:
   --max-folios N         track at most N folios (default 33554432)
   --duration SECONDS     stop by itself after this long
   --log-level LEVEL      fatal | error | warn | info | debug | trace (default info)
+  --scan-interval-seconds N
+                         read every pgmap's struct pages every N seconds and reconcile
+                         (default 300; 0 = never; needs root and CONFIG_KALLSYMS_ALL; docs/scan.md)
+  --scan-pages-per-second N
+                         scan budget: struct pages read per second at most (default 250000)
 ${COMMON_CHECK_HELP}
 
-Endpoints: /metrics /healthz /readyz /api/state /api/pgmaps /api/violations /api/checks`,
+Endpoints: /metrics /healthz /readyz /api/state /api/pgmaps /api/pgmaps/:id/pages
+           /api/violations /api/checks`,
+  pages: `Usage: daxmon pages PGMAP [--from PFN] [--count N] [--url URL] [--json]
+
+Print the kernel's own state of a pgmap's pages as the running daemon's last struct-page scan
+read them (GET /api/pgmaps/PGMAP/pages): per page its state (idle, mapped, pinned, referenced,
+free, tail), refcount, mapcount, pincount, order and whether a DAX entry owns it.
+
+Options:
+  PGMAP          the pgmap's id, as /api/pgmaps lists it (pm0, pm1, ...)
+  --from PFN     first pfn (decimal or 0x hex; default the pgmap's first pfn)
+  --count N      pages, 1 to 4096 (default 64)
+  --url URL      the daemon (default http://127.0.0.1:9464)
+  --json         print the API's JSON as it is
+
+Exit status: 0 printed; 1 the daemon answered with an error (its message is printed); 2 usage.`,
   record: `Usage: daxmon record --out FILE [run options]
 
 Run the probes and write the live event stream to FILE: NDJSON (a header line, then one event
@@ -143,6 +166,8 @@ const RUN_OPTIONS = {
   'max-folios': { type: 'string' },
   duration: { type: 'string' },
   'log-level': { type: 'string' },
+  'scan-interval-seconds': { type: 'string' },
+  'scan-pages-per-second': { type: 'string' },
   help: { type: 'boolean', short: 'h' },
   ...CHECK_OPTIONS,
 } as const;
@@ -269,7 +294,45 @@ async function cmdRun(argv: string[], record: boolean): Promise<number> {
     checkConfig: checkConfig(v, true),
     maxFolios: num(v, 'max-folios', 1),
     durationSeconds: num(v, 'duration', 0),
+    scan: {
+      intervalSeconds: num(v, 'scan-interval-seconds', 0) ?? DEFAULT_SCAN_CONFIG.intervalSeconds,
+      pagesPerSecond: num(v, 'scan-pages-per-second', 1) ?? DEFAULT_SCAN_CONFIG.pagesPerSecond,
+    },
   });
+}
+
+async function cmdPages(argv: string[]): Promise<number> {
+  const { values: v, positionals } = parse(
+    'pages',
+    argv,
+    {
+      from: { type: 'string' },
+      count: { type: 'string' },
+      url: { type: 'string' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+    true,
+  );
+  if (v.help) return help('pages');
+  if (positionals.length !== 1)
+    throw new DaxmonError(
+      'DAXMON_E_USAGE',
+      `daxmon pages takes one PGMAP id (got ${positionals.length}); see daxmon pages --help`,
+    );
+  const q: Record<string, unknown> = {};
+  if (v.from !== undefined) q.from = v.from;
+  if (v.count !== undefined) q.count = v.count;
+  const pq = parsePagesQuery(q);
+  if (!pq.ok) throw new DaxmonError('DAXMON_E_USAGE', pq.message.replace(/^(from|count)/, '--$1'));
+  const { fetchPages, formatPages } = await import('./commands/pages.js');
+  const r = await fetchPages((v.url as string | undefined) ?? 'http://127.0.0.1:9464', positionals[0]!, q);
+  if (!r.ok) {
+    process.stderr.write(`daxmon pages: ${r.message}\n`);
+    return 1;
+  }
+  process.stdout.write(v.json ? JSON.stringify(r.body, null, 2) + '\n' : formatPages(r.body));
+  return 0;
 }
 
 async function cmdReplay(argv: string[]): Promise<number> {
@@ -382,6 +445,8 @@ export async function main(argv: string[]): Promise<number> {
       return cmdReplay(rest);
     case 'doctor':
       return cmdDoctor(rest);
+    case 'pages':
+      return cmdPages(rest);
     case 'lab':
       return cmdLab(rest);
     default:

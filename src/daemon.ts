@@ -21,6 +21,8 @@ import type { Backend, BackendLog } from './probes/backend.js';
 import { monotonicNs } from './probes/libbpf/records.js';
 import { availableBackends, type BackendChoice } from './probes/select.js';
 import { BackendSupervisor } from './probes/supervisor.js';
+import { Scanner } from './scan/scanner.js';
+import { ScanService, type ScanConfig } from './scan/service.js';
 import { buildServer, type Readiness } from './server/app.js';
 import { Journal, nextIdAfter, type FsyncPolicy } from './violations/journal.js';
 import { ViolationStore } from './violations/store.js';
@@ -48,6 +50,8 @@ export interface DaemonOptions {
   discover?: boolean;
   /** Facts to use instead of reading the host (tests). */
   facts?: KernelFacts;
+  /** Struct-page scanning (docs/scan.md); undefined or interval 0: off. */
+  scan?: ScanConfig | undefined;
   /** Called once the daemon is up (tests, lab). */
   onReady?: (info: { port: number | null }) => void;
 }
@@ -228,8 +232,36 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
     };
   };
 
+  // ---- struct-page scanner (privileged sibling binary, docs/scan.md) ----------------------------------
+  let scan: ScanService | undefined;
+  if (o.scan && o.scan.intervalSeconds > 0) {
+    const bin = path.join(PACKAGE_ROOT, 'bpf', 'build', 'daxmon-scan');
+    if (!fs.existsSync(bin)) log.warn({ bin }, 'struct-page scanner not built (npm run build:bpf): no scans');
+    else if (process.getuid?.() !== 0) log.warn('struct-page scanner needs root: no scans');
+    else {
+      const config = o.scan;
+      scan = new ScanService({
+        state,
+        model,
+        scanner: new Scanner(bin),
+        config,
+        ingest,
+        nowNs: monotonicNs,
+        onScanDone: (seconds) => {
+          metrics?.scanDone(seconds);
+          log.info(
+            { seconds, pages: scan!.stats.pagesTotal, drift: scan!.stats.drift },
+            'struct-page scan done',
+          );
+        },
+        onError: (err) => log.warn({ err: err.message }, 'struct-page scan failed'),
+      });
+    }
+  }
+
   // ---- HTTP ---------------------------------------------------------------------------------------------
   metrics = new DaxmonMetrics({
+    scan,
     state,
     engine,
     kernel: { release: facts.release, model },
@@ -264,6 +296,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
         ],
         now: monotonicNs,
         apiToken: readToken(o.apiTokenFile),
+        scan,
       })
     : null;
   if (server && o.listen) {
@@ -281,6 +314,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   }
 
   for (const s of supervisors) s.start();
+  scan?.start();
 
   // ---- time-based checks and journal housekeeping ----------------------------------------------
   const ticker = setInterval(() => {
@@ -302,6 +336,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
       stopping = true;
       log.info({ why }, 'shutting down');
       clearInterval(ticker);
+      scan?.stop();
       await Promise.all(supervisors.map((s) => s.stop()));
       await server?.close();
       journal?.close();

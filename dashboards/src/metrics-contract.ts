@@ -78,7 +78,6 @@ export const REFCOUNT_MODELS = ['old', 'new'] as const;
 export const SCAN_DRIFT_FIELDS = ['refcount', 'mapcount', 'state'] as const;
 
 /** The code that will export the scan families. */
-const SCANNER = 'struct-page scanner, not yet in the daemon';
 
 /** daxmon's own families. The daemon must export exactly these, but the `pending` ones. */
 export const DAXMON_METRICS = {
@@ -197,28 +196,24 @@ export const DAXMON_METRICS = {
     source: 'daxmon',
     help: 'Duration of struct-page scans.',
     labels: {},
-    pending: SCANNER,
   },
   daxmon_scan_pages_total: {
     type: 'counter',
     source: 'daxmon',
     help: 'Struct pages scanned.',
     labels: {},
-    pending: SCANNER,
   },
   daxmon_scan_drift_total: {
     type: 'counter',
     source: 'daxmon',
     help: 'Scanned values that disagreed with the tracked state, by field.',
     labels: { field: SCAN_DRIFT_FIELDS },
-    pending: SCANNER,
   },
   daxmon_scan_last_success_timestamp_seconds: {
     type: 'gauge',
     source: 'daxmon',
     help: 'Unix time of the last successful scan.',
     labels: {},
-    pending: SCANNER,
   },
   daxmon_journal_write_errors_total: {
     type: 'counter',

@@ -12,6 +12,7 @@
  */
 import type { DaxEvent } from '../events/types.js';
 import { FLAG, NO_PGMAP } from '../state/folio-store.js';
+import { PIN_BIAS } from '../scan/truth.js';
 import type { Check, CheckContext } from './types.js';
 
 interface Suspect {
@@ -27,6 +28,9 @@ function suspicious(ctx: CheckContext, row: number): boolean {
   if (type !== 'fs_dax' && type !== 'pci_p2pdma' && type !== 'generic') return false;
   const flags = f.flags[row]!;
   if (f.mapcount[row]! > 0 || (flags & FLAG.DEVMAP_MAPPED) !== 0 || f.gupRefs[row]! > 0) return false;
+  // A FOLL_PIN daxmon did not see (before start-up, or in a gap) still shows in a reading as the
+  // pin bias on an order-0 folio (GUP_PIN_COUNTING_BIAS, folio_maybe_dma_pinned()): a pin, not a leak.
+  if (f.order[row] === 0 && f.refcount[row]! - state.idleOf(row) >= PIN_BIAS) return false;
   return f.refcount[row]! !== state.idleOf(row);
 }
 

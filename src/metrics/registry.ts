@@ -8,6 +8,8 @@ import client from 'prom-client';
 import type { CheckEngine } from '../checks/engine.js';
 import { EVENT_TYPES, type BackendName } from '../events/types.js';
 import { FOLIO_STATES } from '../state/folio-store.js';
+import type { ScanService } from '../scan/service.js';
+import { DRIFT_FIELDS } from '../scan/reconcile.js';
 import type { Pgmap } from '../state/pgmaps.js';
 import type { DaxState } from '../state/state.js';
 import type { OpenWait } from '../state/waits.js';
@@ -29,6 +31,8 @@ export interface MetricsSources {
   /** Stream clock now (ns): the age of open waits is measured on it. */
   now: () => number;
   journalWriteErrors?: () => number;
+  /** The struct-page scanner, when it runs. */
+  scan?: ScanService | undefined;
 }
 
 /** Buckets for waits and teardowns: from a millisecond to the hung-task timeout and beyond. */
@@ -39,6 +43,7 @@ export class DaxmonMetrics {
   private readonly violations: client.Counter<'kind' | 'severity'>;
   private readonly busyWait: client.Histogram;
   private readonly teardown: client.Histogram;
+  private readonly scanDuration: client.Histogram;
 
   constructor(src: MetricsSources, opts: { processMetrics?: boolean } = {}) {
     const r = this.registry;
@@ -122,14 +127,51 @@ export class DaxmonMetrics {
       registers: [r],
       collect() {
         this.reset();
-        const buckets: [string, { stateCounts: Int32Array; uncertain: number }][] = livePgmaps(state).map(
-          (p) => [p.id, p],
-        );
+        const buckets: [string, { stateCounts: Int32Array; uncertain: number; tracked: number }][] =
+          livePgmaps(state).map((p) => [p.id, p]);
         if (state.unassigned.tracked > 0) buckets.push(['none', state.unassigned]);
         for (const [pgmap, b] of buckets) {
-          FOLIO_STATES.forEach((s, i) => this.set({ pgmap, state: s }, b.stateCounts[i]!));
+          // After a scan every folio not tracked is idle (reconciliation tracks all the others).
+          const scanned = src.scan?.scannedFolios(pgmap) ?? null;
+          const untracked = scanned === null ? 0 : Math.max(0, scanned - b.tracked);
+          FOLIO_STATES.forEach((s, i) =>
+            this.set({ pgmap, state: s }, b.stateCounts[i]! + (s === 'idle' ? untracked : 0)),
+          );
           this.set({ pgmap, state: 'uncertain' }, b.uncertain);
         }
+      },
+    });
+    this.scanDuration = new client.Histogram({
+      name: 'daxmon_scan_duration_seconds',
+      help: 'Duration of struct-page scans (every live pgmap, budget sleeps included).',
+      buckets: [0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600],
+      registers: [r],
+    });
+    new client.Counter({
+      name: 'daxmon_scan_pages_total',
+      help: 'Struct pages scanned.',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(src.scan?.stats.pagesTotal ?? 0);
+      },
+    });
+    new client.Counter({
+      name: 'daxmon_scan_drift_total',
+      help: 'Tracked folios whose field disagreed with the struct page at a scan.',
+      labelNames: ['field'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const field of DRIFT_FIELDS) this.inc({ field }, src.scan?.stats.drift[field] ?? 0);
+      },
+    });
+    new client.Gauge({
+      name: 'daxmon_scan_last_success_timestamp_seconds',
+      help: 'Unix time of the last successful scan (0: none yet).',
+      registers: [r],
+      collect() {
+        this.set(src.scan?.stats.lastSuccessUnixSeconds ?? 0);
       },
     });
     new client.Gauge({
@@ -246,6 +288,10 @@ export class DaxmonMetrics {
         this.inc(src.journalWriteErrors?.() ?? 0);
       },
     });
+  }
+
+  scanDone(seconds: number): void {
+    this.scanDuration.observe(seconds);
   }
 
   violation(v: Violation): void {

@@ -14,6 +14,8 @@ import type { DaxmonMetrics } from '../metrics/registry.js';
 import { FOLIO_STATES } from '../state/folio-store.js';
 import { formatDev } from '../state/inodes.js';
 import type { Pgmap } from '../state/pgmaps.js';
+import { parsePagesQuery } from '../scan/pages-query.js';
+import type { ScanService } from '../scan/service.js';
 import type { DaxState } from '../state/state.js';
 import type { ViolationStore } from '../violations/store.js';
 import { statusPage } from './status-page.js';
@@ -35,6 +37,8 @@ export interface ServerDeps {
   now: () => number;
   /** Bearer token that unlocks raw kernel addresses; undefined = never shown. */
   apiToken?: string | undefined;
+  /** The struct-page scanner; undefined when it does not run. */
+  scan?: ScanService | undefined;
   startedAt?: Date;
   logger?: boolean | object;
 }
@@ -127,6 +131,47 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     if (!p) return reply.code(404).send(notFound(`no pgmap ${req.params.id}; see /api/pgmaps`));
     return pgmapJson(p, authed(req));
   });
+
+  // The last scan's reading of each page: served from the snapshot, never read from the kernel
+  // here, so a request costs at most MAX_PAGES_PER_REQUEST rows and cannot stall event intake.
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/api/pgmaps/:id/pages',
+    async (req, reply) => {
+      const p = d.state.pgmaps.byId(req.params.id);
+      if (!p) return reply.code(404).send(notFound(`no pgmap ${req.params.id}; see /api/pgmaps`));
+      const q = parsePagesQuery(req.query);
+      if (!q.ok)
+        return reply.code(400).send({ error: 'bad_request', code: 'DAXMON_E_API_QUERY', message: q.message });
+      const snap = d.scan?.snapshot(p.id);
+      if (!d.scan || !snap || snap.completedAt === null)
+        return reply.code(503).send({
+          error: 'unavailable',
+          code: 'DAXMON_E_API_NO_SCAN',
+          message: d.scan
+            ? `pgmap ${p.id} has not been scanned yet; retry after the first scan`
+            : 'the struct-page scanner is not running (daxmon run --scan-interval-seconds N, as root)',
+        });
+      const fromPfn = q.fromPfn ?? p.ranges[0]!.pfn;
+      const from = snap.indexOf(fromPfn);
+      if (from < 0)
+        return reply.code(400).send({
+          error: 'bad_request',
+          code: 'DAXMON_E_API_QUERY',
+          message: `pfn ${fromPfn} is not in pgmap ${p.id} (${p.ranges.map((r) => `${r.pfn}+${r.nrPages}`).join(', ')})`,
+        });
+      return {
+        pgmap: p.id,
+        type: p.type,
+        model: d.state.model,
+        scannedAt: new Date(snap.completedAt).toISOString(),
+        nrPages: snap.nrPages,
+        /** 1: every scanned page carries the same pgmap pointer (values stay private). */
+        pgmapWordsDistinct: snap.pgmapWords.size,
+        from: fromPfn,
+        pages: snap.pages(from, q.count),
+      };
+    },
+  );
 
   app.get<{
     Querystring: {

@@ -393,11 +393,18 @@ export class DaxState {
     this.reconcileGup(row);
   }
 
-  /** GUP references daxmon counted cannot exceed what the refcount leaves room for. */
+  /**
+   * GUP references daxmon counted cannot exceed what the refcount leaves room for; and an order-0
+   * reading with the pin bias in it (GUP_PIN_COUNTING_BIAS) proves pins daxmon may not have seen
+   * (before start-up, in a gap): a scan then shows the folio pinned, as the kernel would.
+   */
   private reconcileGup(row: number): void {
     const f = this.folios;
-    const room = f.refcount[row]! - this.idleOf(row) - (this.model === 'new' ? f.mapcount[row]! : 0);
+    const room =
+      f.refcount[row]! - this.idleOf(row) - (this.model === 'new' ? Math.max(0, f.mapcount[row]!) : 0);
     if (f.gupRefs[row]! > room) f.gupRefs[row] = Math.max(0, room);
+    if (f.order[row] === 0 && room >= 1024)
+      f.gupRefs[row] = Math.max(f.gupRefs[row]!, Math.floor(room / 1024) * 1024);
   }
 
   /** Recompute the row's lifecycle state and keep the per-pgmap counters exact. */

@@ -1,0 +1,134 @@
+/**
+ * Runs a scan of every live pgmap every `intervalSeconds`, at most `pagesPerSecond`, reconciles
+ * each batch as it arrives (bounded work per batch, so event intake is never held up for longer
+ * than one batch of DAXMON_SCAN_BATCH pages), and keeps the snapshot the pages API serves.
+ */
+import type { DaxEvent, RefcountModel } from '../events/types.js';
+import type { Pgmap } from '../state/pgmaps.js';
+import type { DaxState } from '../state/state.js';
+import { DRIFT_FIELDS, reconcileBatch, type DriftField } from './reconcile.js';
+import type { Scanner } from './scanner.js';
+import { PgmapSnapshot } from './snapshot.js';
+
+export interface ScanConfig {
+  /** Seconds between the end of one scan and the start of the next; 0 = no periodic scans. */
+  intervalSeconds: number;
+  /** Struct pages read per second at most. */
+  pagesPerSecond: number;
+}
+
+export const DEFAULT_SCAN_CONFIG: ScanConfig = { intervalSeconds: 300, pagesPerSecond: 250_000 };
+
+export interface ScanStats {
+  pagesTotal: number;
+  drift: Record<DriftField, number>;
+  scans: number;
+  failures: number;
+  lastSuccessUnixSeconds: number | null;
+  lastDurationSeconds: number | null;
+  lastError: string | null;
+}
+
+export interface ScanServiceOptions {
+  state: DaxState;
+  model: RefcountModel;
+  scanner: Scanner;
+  config: ScanConfig;
+  ingest: (e: DaxEvent) => void;
+  /** Stream clock (ns) for the samples. */
+  nowNs: () => number;
+  onScanDone?: (seconds: number) => void;
+  onError?: (err: Error) => void;
+}
+
+export class ScanService {
+  readonly stats: ScanStats = {
+    pagesTotal: 0,
+    drift: { refcount: 0, mapcount: 0, state: 0 },
+    scans: 0,
+    failures: 0,
+    lastSuccessUnixSeconds: null,
+    lastDurationSeconds: null,
+    lastError: null,
+  };
+  private readonly snapshots = new Map<string, PgmapSnapshot>();
+  /** Folios of each pgmap (heads and order-0 pages) at its last scan. */
+  private readonly folioTotals = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private stopped = false;
+
+  constructor(private readonly o: ScanServiceOptions) {}
+
+  snapshot(pgmapId: string): PgmapSnapshot | undefined {
+    return this.snapshots.get(pgmapId);
+  }
+
+  scannedFolios(pgmapId: string): number | null {
+    return this.folioTotals.get(pgmapId) ?? null;
+  }
+
+  start(): void {
+    if (this.o.config.intervalSeconds <= 0) return;
+    const loop = (): void => {
+      if (this.stopped) return;
+      void this.scanNow().finally(() => {
+        if (!this.stopped) this.timer = setTimeout(loop, this.o.config.intervalSeconds * 1000);
+      });
+    };
+    this.timer = setTimeout(loop, 0);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.o.scanner.stop();
+  }
+
+  /** One scan of every live pgmap (joins a scan already running). */
+  scanNow(): Promise<void> {
+    this.running ??= this.scanAll().finally(() => {
+      this.running = null;
+    });
+    return this.running;
+  }
+
+  private async scanAll(): Promise<void> {
+    const t0 = process.hrtime.bigint();
+    try {
+      for (const p of this.o.state.pgmaps.all) if (p.phase === 'live') await this.scanPgmap(p);
+      const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+      this.stats.scans++;
+      this.stats.lastDurationSeconds = seconds;
+      this.stats.lastSuccessUnixSeconds = Date.now() / 1000;
+      this.stats.lastError = null;
+      this.o.onScanDone?.(seconds);
+    } catch (err) {
+      this.stats.failures++;
+      this.stats.lastError = (err as Error).message;
+      this.o.onError?.(err as Error);
+    }
+  }
+
+  private async scanPgmap(p: Pgmap): Promise<void> {
+    let snap = this.snapshots.get(p.id);
+    if (!snap || snap.ranges !== p.ranges) {
+      snap = new PgmapSnapshot(p.ranges, p.type, this.o.model);
+      this.snapshots.set(p.id, snap);
+    }
+    let folios = 0;
+    snap.pgmapWords.clear();
+    for (const range of p.ranges) {
+      await this.o.scanner.scan(range.pfn, range.nrPages, this.o.config.pagesPerSecond, (batch) => {
+        snap.store(batch);
+        const r = reconcileBatch(this.o.state, p, batch, this.o.nowNs(), this.o.model);
+        for (const s of r.samples) this.o.ingest(s);
+        for (const f of DRIFT_FIELDS) this.stats.drift[f] += r.drift[f];
+        this.stats.pagesTotal += batch.nr;
+        folios += r.folios;
+      });
+    }
+    snap.completedAt = Date.now();
+    this.folioTotals.set(p.id, folios);
+  }
+}

@@ -1,0 +1,58 @@
+import { describe, expect, it } from 'vitest';
+import { PMEM_PFN } from '../helpers/events.js';
+import { scanWorld as world } from '../helpers/scan-world.js';
+
+const metric = (text: string, series: string) => {
+  const l = text.split('\n').find((x) => x.startsWith(series + ' '));
+  return l === undefined ? undefined : Number(l.split(' ').pop());
+};
+
+describe('scan service: metrics and the pages API reflect the kernel after each scan', () => {
+  it('counts every folio of the pgmap by its true state, and the drift of the tracked ones', async () => {
+    const w = world(10000);
+    // the kernel: the tracked folio was unmapped (missed), two others are mapped and referenced
+    w.image.set(PMEM_PFN + 5, { refcount: 1, mapcount: 1, mapping: true });
+    w.image.set(PMEM_PFN + 6, { refcount: 3, mapcount: 0, mapping: true });
+    await w.scan.scanNow();
+    const text = (await w.metrics.render()).body;
+    expect(metric(text, 'daxmon_pgmap_folios{pgmap="pm0",state="idle"}')).toBe(9998);
+    expect(metric(text, 'daxmon_pgmap_folios{pgmap="pm0",state="mapped"}')).toBe(1);
+    expect(metric(text, 'daxmon_pgmap_folios{pgmap="pm0",state="referenced"}')).toBe(1);
+    expect(metric(text, 'daxmon_scan_pages_total')).toBe(10000);
+    expect(metric(text, 'daxmon_scan_drift_total{field="refcount"}')).toBe(1);
+    expect(metric(text, 'daxmon_scan_drift_total{field="mapcount"}')).toBe(1);
+    expect(metric(text, 'daxmon_scan_drift_total{field="state"}')).toBe(1);
+    expect(metric(text, 'daxmon_scan_duration_seconds_count')).toBe(1);
+    expect(metric(text, 'daxmon_scan_last_success_timestamp_seconds')).toBeGreaterThan(1.7e9);
+  });
+
+  it('serves per-page truth for a bounded, validated range', async () => {
+    const w = world(8192);
+    expect((await w.app.inject('/api/pgmaps/pm0/pages')).statusCode).toBe(503);
+    w.image.set(PMEM_PFN + 4097, { refcount: 2, mapcount: 1, mapping: true });
+    await w.scan.scanNow();
+    const r = await w.app.inject(`/api/pgmaps/pm0/pages?from=0x${(PMEM_PFN + 4096).toString(16)}&count=3`);
+    expect(r.statusCode).toBe(200);
+    const body = r.json();
+    expect(body).toMatchObject({
+      pgmap: 'pm0',
+      type: 'fs_dax',
+      model: 'new',
+      nrPages: 8192,
+      pgmapWordsDistinct: 1,
+    });
+    expect(body.pages.map((p: { state: string; refcount: number }) => [p.state, p.refcount])).toEqual([
+      ['idle', 0],
+      ['mapped', 2],
+      ['idle', 0],
+    ]);
+    expect(JSON.stringify(body)).not.toMatch(/0xffff/); // no kernel address without the token
+    expect((await w.app.inject('/api/pgmaps/pm0/pages?count=5000')).json()).toMatchObject({
+      code: 'DAXMON_E_API_QUERY',
+    });
+    expect((await w.app.inject(`/api/pgmaps/pm0/pages?from=${PMEM_PFN + 8192}`)).statusCode).toBe(400);
+    expect((await w.app.inject('/api/pgmaps/pm9/pages')).statusCode).toBe(404);
+    const tail = (await w.app.inject(`/api/pgmaps/pm0/pages?from=${PMEM_PFN + 8190}&count=100`)).json();
+    expect(tail.pages).toHaveLength(2);
+  });
+});
