@@ -182,7 +182,7 @@ describe('bpftrace line decoder: one event per line type', () => {
     });
   }
 
-  it('stack-carrying lines (TB+, ER+, DP+, Z+, B+) collect the frames up to "." as function names only', () => {
+  it('stack-carrying lines (TB+, ER+, DP+, Z+, B+, LB+) collect the frames up to "." as function names only', () => {
     const text = [
       `Z+\t${T}\t42\t1310721\t0\t0\t0\tpython3`,
       '',
@@ -202,6 +202,11 @@ describe('bpftrace line decoder: one event per line type', () => {
       `B+\t${T}\t42\t7\t12\t5\t0\t2\t1\ttruncate`,
       '        dax_layout_busy_page_range+0',
       '.',
+      `LB+\t${T}\t42\t43\text4_break_layouts\t7\t12\t0\ttruncate`,
+      '        ext4_break_layouts+0',
+      '        ext4_setattr+712',
+      '        notify_change+827',
+      '.',
       '',
     ].join('\n');
     const { events } = decode(text);
@@ -211,6 +216,7 @@ describe('bpftrace line decoder: one event per line type', () => {
       'dax_entry_remove',
       'folio_put',
       'busy_page_found',
+      'layout_break_begin',
     ]);
     expect(events[0]).toMatchObject({ refcount: 0, mapcount: 0, pageFreeCalled: null });
     expect(events[0]?.stack).toEqual(['free_zone_device_folio', '__folio_put', '?', 'folios_put_refs']);
@@ -219,6 +225,8 @@ describe('bpftrace line decoder: one event per line type', () => {
     expect(events[2]?.stack).toBeUndefined();
     expect(events[3]).toMatchObject({ refs: 1, refcount: 2 });
     expect(events[4]).toMatchObject({ type: 'busy_page_found', refcount: 2, mapcount: 1 });
+    expect(events[5]).toMatchObject({ fn: 'ext4_break_layouts', tid: 43, ino: 12 });
+    expect(events[5]?.stack).toEqual(['ext4_break_layouts', 'ext4_setattr', 'notify_change']);
   });
 
   it('the V line reports every included probe attached (BEGIN runs after the attach)', () => {

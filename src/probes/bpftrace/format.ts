@@ -37,8 +37,10 @@ export type LineTag = keyof typeof LINE_FIELDS;
 /**
  * Tags that may be followed by a kernel stack block (printed as `TAG+`). Z and ER carry one only
  * when the free or removal is anomalous: a stack per folio overflowed bpftrace at full speed.
+ * LB (one per truncate or hole punch, not per page) always does: a stuck wait's violation names
+ * the path that started it.
  */
-export const STACK_TAGS: ReadonlySet<LineTag> = new Set<LineTag>(['TB', 'ER', 'DP', 'Z', 'B']);
+export const STACK_TAGS: ReadonlySet<LineTag> = new Set<LineTag>(['TB', 'ER', 'DP', 'Z', 'B', 'LB']);
 
 /** Terminates a stack block. */
 export const STACK_END = '.';
