@@ -1,8 +1,6 @@
-import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import {
   assertCacheOutsideRepo,
@@ -11,6 +9,7 @@ import {
   liveQemuCount,
   runGuest,
 } from '../../src/vmlab/index.js';
+import { buildWorkload } from './build.js';
 import { REPO_DIR } from './matrix.js';
 
 // Issue 6 in the VM: daxmon started after the pmem exists discovers its pgmap, scans its struct
@@ -64,20 +63,8 @@ interface Steps {
   cliPages: { code: number; stdout: string; stderr: string };
 }
 
-async function buildScanwl(cacheDir: string): Promise<string> {
-  const srcPath = join(REPO_DIR, 'test', 'vm', 'workloads', 'scanwl.c');
-  const hash = createHash('sha256')
-    .update(await readFile(srcPath))
-    .digest('hex')
-    .slice(0, 16);
-  const out = join(cacheDir, 'build', `scanwl-${hash}`, 'scanwl');
-  if (existsSync(out)) return out;
-  await mkdir(dirname(out), { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  await execa('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', tmp, srcPath]);
-  await rename(tmp, out);
-  return out;
-}
+const buildScanwl = (cacheDir: string): Promise<string> =>
+  buildWorkload(cacheDir, join(REPO_DIR, 'test', 'vm', 'workloads', 'scanwl.c'));
 
 function metricValue(lines: string[], name: string): number | undefined {
   const l = lines.find((x) => x.startsWith(name + ' ') || x.startsWith(name + '{'));

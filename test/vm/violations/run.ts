@@ -2,47 +2,20 @@
  * Host side of the violations VM test: builds viowl, boots one kernel with memmap pmem, runs the
  * job (job.ts) and reads back what daxmon said in the guest.
  */
-import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execa } from 'execa';
 import type { Violation } from '../../../src/violations/violation.js';
 import type { DaxFs, GuestRun } from '../../../src/vmlab/index.js';
-import { VmError, defaultCacheDir, ensureKernel, runGuest } from '../../../src/vmlab/index.js';
-import { buildDaxwl } from '../build.js';
+import { defaultCacheDir, ensureKernel, runGuest } from '../../../src/vmlab/index.js';
+import { buildDaxwl, buildWorkload } from '../build.js';
 import { REPO_DIR } from '../matrix.js';
 import { renderViolationJob } from './job.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const VIOWL_SOURCE = join(here, 'viowl.c');
 
-/** Like buildDaxwl: compiled into the cache by source hash (never into the repo or /tmp). */
-export async function buildViowl(cacheDir: string): Promise<string> {
-  const src = await readFile(VIOWL_SOURCE);
-  const hash = createHash('sha256').update(src).digest('hex').slice(0, 16);
-  const dir = join(cacheDir, 'build', `viowl-${hash}`);
-  const out = join(dir, 'viowl');
-  if (existsSync(out)) return out;
-  await mkdir(dir, { recursive: true });
-  const tmp = `${out}.${process.pid}.tmp`;
-  try {
-    await execa('gcc', ['-O2', '-Wall', '-Wextra', '-Werror', '-static', '-o', tmp, VIOWL_SOURCE], {
-      all: true,
-    });
-  } catch (err) {
-    throw new VmError(
-      'DAXMON_E_VM_BUILD',
-      `gcc failed on ${VIOWL_SOURCE}: ${(err as { all?: string }).all ?? String(err)}`,
-      {
-        cause: err,
-      },
-    );
-  }
-  await rename(tmp, out);
-  return out;
-}
+export const buildViowl = (cacheDir: string): Promise<string> => buildWorkload(cacheDir, VIOWL_SOURCE);
 
 export interface ViolationPage {
   items: Violation[];
