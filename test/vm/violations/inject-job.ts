@@ -3,6 +3,8 @@
  * reference on a pmem page behind every probe's back, and viowl makes the kernel act on that page.
  * Each scenario restores the reference before it ends. Results in $DAXMON_RESULTS/fi/.
  */
+import { GUEST_PORT, apiShell } from './job.js';
+
 export interface InjectJobOptions {
   node: string;
   repoDir: string;
@@ -11,10 +13,8 @@ export interface InjectJobOptions {
   idleMismatchSeconds: number;
 }
 
-const PORT = 9464;
-
 export function renderInjectJob(o: InjectJobOptions): string {
-  const base = `http://127.0.0.1:${PORT}`;
+  const base = `http://127.0.0.1:${GUEST_PORT}`;
   const scenario = (name: string, cmd: string, expectKinds: string[], after: string) => `
 # -- ${name}
 mkdir -p /tmp/daxmon/${name}
@@ -33,26 +33,9 @@ touch /tmp/daxmon/${name}/go2
 daxmon_bg_wait_for ${name} DAXWL_RESULT 60 || daxmon_fail "${name}: viowl did not finish"
 `;
   return `F="$DAXMON_RESULTS/fi"; mkdir -p "$F"
-up() { cut -d' ' -f1 /proc/uptime; }
-api() { curl -s -m 20 "${base}$1" > "$F/$2"; echo "$(up) $2" >> "$F/snapshots.txt"; }
-wait_ready() {
-  _end=$(( $(daxmon_now_ms) + $1 * 1000 ))
-  while [ "$(daxmon_now_ms)" -lt "$_end" ]; do
-    curl -sf -m 5 "${base}/readyz" > /dev/null 2>&1 && return 0
-    sleep 0.5
-  done
-  return 1
-}
-wait_api() {
-  _end=$(( $(daxmon_now_ms) + $3 * 1000 ))
-  while [ "$(daxmon_now_ms)" -lt "$_end" ]; do
-    if curl -s -m 10 "${base}$1" | grep -q -- "$2"; then api "$1" "$4"; return 0; fi
-    sleep 0.5
-  done
-  api "$1" "$4"; return 1
-}
+${apiShell(base, '$F')}
 t0=$(daxmon_now_ms)
-daxmon_bg_start daxmon ${o.node} ${o.repoDir}/dist/cli.js run --backend libbpf --listen 127.0.0.1:${PORT} --no-journal --idle-mismatch-seconds ${o.idleMismatchSeconds}
+daxmon_bg_start daxmon ${o.node} ${o.repoDir}/dist/cli.js run --backend libbpf --listen 127.0.0.1:${GUEST_PORT} --no-journal --idle-mismatch-seconds ${o.idleMismatchSeconds}
 wait_ready 300 || daxmon_fail "daxmon not ready"
 echo "run_ready_ms $(( $(daxmon_now_ms) - t0 ))" >> "$F/times.txt"
 ${scenario('zero-map', 'zero-map', ['map_zero_ref'], 'VIOWL remapped')}

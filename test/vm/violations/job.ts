@@ -22,13 +22,13 @@ export interface ViolationJobOptions {
 
 export const GUEST_PORT = 9464;
 
-export function renderViolationJob(o: ViolationJobOptions): string {
-  const cli = `${o.node} ${o.repoDir}/dist/cli.js`;
-  const base = `http://127.0.0.1:${GUEST_PORT}`;
-  const run = `${cli} run --backend ${o.backend} --listen 127.0.0.1:${GUEST_PORT} --journal-dir "$V/journal" --busy-wait-warn-seconds ${o.busyWarnSeconds} --busy-wait-stuck-seconds ${o.busyStuckSeconds} --log-level info`;
-  return `V="$DAXMON_RESULTS/vio"; mkdir -p "$V"
-up() { cut -d' ' -f1 /proc/uptime; }
-api() { curl -s -m 20 "${base}$1" > "$V/$2"; echo "$(up) $2" >> "$V/snapshots.txt"; }
+/**
+ * Guest shell helpers for reading daxmon's API while a state lasts, each answer saved under `dir` (a
+ * shell word such as "$V"): `api PATH FILE`, `wait_ready SECONDS`, `wait_api PATH PATTERN SECONDS FILE`.
+ */
+export function apiShell(base: string, dir: string): string {
+  return `up() { cut -d' ' -f1 /proc/uptime; }
+api() { curl -s -m 20 "${base}$1" > "${dir}/$2"; echo "$(up) $2" >> "${dir}/snapshots.txt"; }
 # wait_ready SECONDS: /readyz answers 200 (every probe attached, the backend streaming)
 wait_ready() {
   _end=$(( $(daxmon_now_ms) + $1 * 1000 ))
@@ -46,7 +46,15 @@ wait_api() {
     sleep 0.5
   done
   api "$1" "$4"; return 1
+}`;
 }
+
+export function renderViolationJob(o: ViolationJobOptions): string {
+  const cli = `${o.node} ${o.repoDir}/dist/cli.js`;
+  const base = `http://127.0.0.1:${GUEST_PORT}`;
+  const run = `${cli} run --backend ${o.backend} --listen 127.0.0.1:${GUEST_PORT} --journal-dir "$V/journal" --busy-wait-warn-seconds ${o.busyWarnSeconds} --busy-wait-stuck-seconds ${o.busyStuckSeconds} --log-level info`;
+  return `V="$DAXMON_RESULTS/vio"; mkdir -p "$V"
+${apiShell(base, '$V')}
 dmesg -c > "$V/dmesg-setup.txt" 2>&1
 ${
   o.recordHealthy
