@@ -222,7 +222,7 @@ function checkConfig(v: Values, live: boolean): Partial<CheckConfig> {
   set('busyWaitStuckSeconds', 'busy-wait-stuck-seconds');
   set('teardownReleaseWarnSeconds', 'teardown-release-warn-seconds');
   if (live && c.busyWaitStuckSeconds === undefined) {
-    // kernel-model.md V8: violate at min(60 s, hung_task_timeout_secs / 2).
+    // docs/kernel-model.md V8: violate at min(60 s, hung_task_timeout_secs / 2).
     try {
       const h = Number(fs.readFileSync('/proc/sys/kernel/hung_task_timeout_secs', 'utf8'));
       if (Number.isFinite(h) && h > 0) c.busyWaitStuckSeconds = Math.min(60, h / 2);

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * daxmon's CO-RE probes: one object for 6.1, 6.12 and 7.x (old and new ZONE_DEVICE refcount
- * models, kernel-model.md). Every hook of kernel-model.md §8 has a program here; which ones load
+ * models, docs/kernel-model.md). Every hook of docs/kernel-model.md §8 has a program here; which ones load
  * is decided per host by Node (src/probes/libbpf/plan.ts), which passes program names to the
  * loader (--enable). Nothing here attaches by itself.
  *
@@ -377,7 +377,7 @@ static __always_inline void read_folio(u64 folio, struct finfo *fi)
 
 static __always_inline bool new_model(void)
 {
-	/* kernel-model.md §6: struct folio has pgmap from 6.15 (the new refcount model) */
+	/* docs/kernel-model.md §6 step 2: struct folio has pgmap from 6.15 (the new refcount model) */
 	return bpf_core_field_exists(((struct folio___new *)0)->pgmap);
 }
 
@@ -1430,7 +1430,7 @@ int BPF_KPROBE(devmap_put__kprobe____put_devmap_managed_page_refs, struct page *
 /*
  * wake_up_var(var) is the kernel's "this page is idle" signal: old model
  * wake_up_var(&page->_refcount) when the refcount drops to 1, new model wake_up_var(&folio->page)
- * from free_zone_device_folio() (kernel-model.md §2). Called all over the kernel: only addresses
+ * from free_zone_device_folio() (docs/kernel-model.md §2). Called all over the kernel: only addresses
  * inside the memmap of a known pgmap go further.
  */
 static __always_inline int on_wake_up_var(void *ctx, u64 var)

@@ -10,7 +10,7 @@
  * ___suffix when matching names) and are chosen with bpf_core_field_exists() at load time:
  *   - struct folio: 6.1 keeps the order in _folio_order and the mapcount in _total_mapcount;
  *     6.12+ keep the order in the low byte of _flags_1 and have _large_mapcount (mm_types.h).
- *   - the pgmap pointer: page->pgmap up to 6.14, folio->pgmap from 6.15 (kernel-model.md §4.3).
+ *   - the pgmap pointer: page->pgmap up to 6.14, folio->pgmap from 6.15 (docs/kernel-model.md §4.3).
  *   - the word at offset 8 of a tail page: compound_head up to 6.x, compound_info in 7.x.
  * Version-dependent scalars whose size may change (inode->i_ino became u64 in 7.x) are read
  * with BPF_CORE_READ_BITFIELD_PROBED, which takes the size from the target BTF.

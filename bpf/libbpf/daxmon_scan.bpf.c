@@ -9,7 +9,7 @@
  * vmemmap_base (arch/x86 pfn_to_page), so page N is a plain kernel read; bpf_loop keeps the
  * verifier's work constant whatever the batch size. pmem pfns are never "online"
  * (pfn_to_online_page() is NULL for ZONE_DEVICE), so /proc/kpagecount cannot do this from user
- * space (kernel-model.md §7).
+ * space (docs/kernel-model.md §7).
  */
 #include "daxmon_kernel.h"
 #include <bpf/bpf_helpers.h>

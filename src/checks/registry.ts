@@ -1,4 +1,4 @@
-/** All checks, one per invariant of kernel-model.md §5. Stateful checks are built per engine. */
+/** All checks, one per invariant of docs/kernel-model.md §5. Stateful checks are built per engine. */
 import { busyWaitStuck } from './busy-wait-stuck.js';
 import { compoundPgmapMismatch } from './compound-pgmap-mismatch.js';
 import { devmapInNewModel } from './devmap-in-new-model.js';

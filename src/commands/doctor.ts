@@ -49,7 +49,7 @@ export const DOCTOR_CONFIG_KEYS: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /**
- * Functions doctor checks by model (kernel-model.md §8), to show what hooks will find. An entry
+ * Functions doctor checks by model (docs/kernel-model.md §8), to show what hooks will find. An entry
  * with several names lists the same hook across releases (6.1 `…_page_refs`, 6.12 `…_folio_refs`);
  * the first one present is shown.
  */

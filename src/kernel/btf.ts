@@ -1,6 +1,6 @@
 /**
  * A small reader for the kernel's BTF (include/uapi/linux/btf.h, Documentation/bpf/btf.rst),
- * enough to answer the refcount-model questions of kernel-model.md §6 step 2 without libbpf:
+ * enough to answer the refcount-model questions of docs/kernel-model.md §6 step 2 without libbpf:
  * does `struct folio` or `struct page` have a member `pgmap`, does `memdesc_flags_t` exist, is
  * the folio's page count `_nr_pages` or `_folio_nr_pages`, how many parameters does
  * `get_dev_pagemap` take.
@@ -294,7 +294,7 @@ function invalid(what: string): never {
   throw new KernelReadError('DAXMON_E_BTF_INVALID', `BTF blob is malformed: ${what}`);
 }
 
-/** The BTF answers kernel-model.md §6 step 2 asks for. */
+/** The BTF answers docs/kernel-model.md §6 step 2 asks for. */
 export interface BtfModelFacts {
   /** Types in the blob (for "the reader really read something"). */
   typeCount: number;

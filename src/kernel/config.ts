@@ -3,7 +3,7 @@
  * /boot/config-$(uname -r) (Debian and most distributions) or /lib/modules/$(uname -r)/config
  * (Fedora ships it there too). daxmon reads it for capability
  * hints: KPROBES (kprobe backend), DEBUG_PAGE_REF (page_ref:* events), DEBUG_INFO_BTF(_MODULES),
- * FS_DAX, ZONE_DEVICE, NVDIMM_PFN and DEV_DAX (kernel-model.md §6 step 4).
+ * FS_DAX, ZONE_DEVICE, NVDIMM_PFN and DEV_DAX (docs/kernel-model.md §6 step 4).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';

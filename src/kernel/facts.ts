@@ -31,7 +31,7 @@ export interface KernelFacts {
   btf: {
     vmlinux: boolean;
     path: string;
-    /** Answers to kernel-model.md §6 step 2 read from the blob; null/absent if it could not be parsed. */
+    /** Answers to docs/kernel-model.md §6 step 2 read from the blob; null/absent if it could not be parsed. */
     types?: BtfModelFacts | null;
     /** Why BTF is missing or unusable (`DAXMON_E_BTF_*: …`). */
     reason?: string;

@@ -2,7 +2,7 @@
  * /proc/kallsyms: which kernel functions exist by name on this host.
  *
  * Only names are kept, never addresses: addresses are KASLR secrets (and read as zeros unless
- * root with kptr_restrict < 2, while names stay visible — kernel-model.md §6). The file has
+ * root with kptr_restrict < 2, while names stay visible — docs/kernel-model.md §6). The file has
  * ~120k–200k lines, so it is parsed as a stream and only function symbols are stored.
  */
 import { createReadStream } from 'node:fs';
@@ -172,7 +172,7 @@ export async function readKallsyms(procRoot = '/proc'): Promise<KallsymsRead> {
  * GCC/clang clone suffixes that still denote the function's whole body from its entry, with a
  * changed calling convention: a kprobe on `foo.isra.0` sees every call of `foo`, but the
  * arguments are not the source-level ones and fentry cannot use it (no BTF FUNC under that
- * name). kernel-model.md §4.2: `dax_folio_put.isra.0`, `insert_pmd.isra.0`.
+ * name). docs/kernel-model.md §4.2: `dax_folio_put.isra.0`, `insert_pmd.isra.0`.
  */
 const WHOLE_CLONE_SUFFIXES = new Set(['isra', 'constprop', 'lto_priv', 'llvm', 'localalias']);
 /** Suffixes of fragments (`.part.N` outlined tail, `.cold` unlikely path): not the function's entry. */

@@ -1,5 +1,5 @@
 /**
- * Which ZONE_DEVICE refcount model the running kernel follows (kernel-model.md §6):
+ * Which ZONE_DEVICE refcount model the running kernel follows (docs/kernel-model.md §6):
  *   old (≤6.14): FS DAX pages idle at refcount 1, mapped as pte_devmap without refcount/mapcount;
  *   new (≥6.15, "fs/dax: Fix ZONE_DEVICE page reference counts"): idle at 0, mapping takes a
  *   reference and a mapcount.

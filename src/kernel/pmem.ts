@@ -3,8 +3,8 @@
  * their mode, size and resource, the block (pmemN) and device-dax (daxN.M) devices on them.
  *
  * Also the start of pgmap discovery (issue 6): a pgmap registered before daxmon starts fires no
- * hook (kernel-model.md §7), so the ranges that carry ZONE_DEVICE struct pages must be found
- * here. Which namespaces have them follows from the pmem driver (kernel-model.md §1 "Where the
+ * hook (docs/kernel-model.md §7), so the ranges that carry ZONE_DEVICE struct pages must be found
+ * here. Which namespaces have them follows from the pmem driver (docs/kernel-model.md §1 "Where the
  * FS DAX pgmap comes from"): an fsdax namespace (sysfs mode "memory": a pfn claim, or a legacy
  * e820 namespace with ND_REGION_PAGEMAP) gets an FS_DAX pgmap; a devdax namespace (mode "dax")
  * gets a GENERIC one from device_dax; raw and sector namespaces have no struct pages.

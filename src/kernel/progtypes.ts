@@ -1,7 +1,7 @@
 /**
  * Which BPF program types actually load on this host. Presence in kallsyms/BTF says nothing
  * about policy: the development machines have BTF and every symbol, yet refuse kprobes
- * (CONFIG_KPROBES=n) and fentry (EPERM from the sandbox) — kernel-model.md §4.1. So the only
+ * (CONFIG_KPROBES=n) and fentry (EPERM from the sandbox) — docs/kernel-model.md §4.1. So the only
  * truthful answer is to load a tiny program of each type, which bpf/libbpf/bpfcheck.c does:
  *   daxmon-bpfcheck --json  →  {"tracepoint":{"loads":true,"detail":"..."}, "raw_tp": …, …}
  */

@@ -1,6 +1,6 @@
 /**
  * The running kernel's release (`uname -r`) and its numeric version. The version is only a
- * heuristic for the refcount model (kernel-model.md §6 step 3): distributions backport, so
+ * heuristic for the refcount model (docs/kernel-model.md §6 step 3): distributions backport, so
  * kallsyms and BTF are asked first.
  */
 import os from 'node:os';

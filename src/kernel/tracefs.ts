@@ -1,7 +1,7 @@
 /**
  * tracefs: where it is mounted and which trace events exist (`category:name`). daxmon needs
  * `fs_dax:*` (CONFIG_FS_DAX) and would use `page_ref:*` (CONFIG_DEBUG_PAGE_REF, off on Debian and
- * the development machines: kernel-model.md §4.1).
+ * the development machines: docs/kernel-model.md §4.1).
  *
  * Only the `tracepoint` program type needs tracefs (its perf event is opened by the id in
  * events/<cat>/<name>/id); raw_tp and tp_btf attach by name without it. So an unmounted tracefs

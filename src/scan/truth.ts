@@ -1,5 +1,5 @@
 /**
- * What a struct page says about its folio, in daxmon's lifecycle states (kernel-model.md §2.4,
+ * What a struct page says about its folio, in daxmon's lifecycle states (docs/kernel-model.md §2.4,
  * §3). Pure: the scanner's readings in, a state code out.
  *
  * - Pins: an order-0 folio carries FOLL_PIN as GUP_PIN_COUNTING_BIAS (1024) in its refcount, a

@@ -1,6 +1,6 @@
 /**
  * The kernel's refcount model as pure functions: the idle refcount per page type and generation
- * (kernel-model.md §2.4, §3) and the classification of a folio's counts into a lifecycle state.
+ * (docs/kernel-model.md §2.4, §3) and the classification of a folio's counts into a lifecycle state.
  */
 import type { MemoryType, RefcountModel } from '../events/types.js';
 import { STATE_CODE } from './folio-store.js';

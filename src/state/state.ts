@@ -4,7 +4,7 @@
  * the state the live run had.
  *
  * What the state believes about a folio comes from readings the probes took at each event (the
- * kernel's inline gets and puts are invisible, kernel-model.md §7). Where the kernel's next step is
+ * kernel's inline gets and puts are invisible, docs/kernel-model.md §7). Where the kernel's next step is
  * certain, the state infers it: in the new model every page-table mapping holds one reference,
  * dropped right after its rmap removal, so after `folio_unmap` the refcount is the reading minus
  * the pages unmapped. Inferences are flagged (FLAG.INFERRED) and the next reading replaces them.

@@ -133,7 +133,7 @@ describe.skipIf(!existsSync(HOST_BTF))('BTF reader on this host', () => {
     expect(performance.now() - t0).toBeLessThan(2_000);
   });
 
-  // The development machines run 6.18 (kernel-model.md K618). This asserts their truth on purpose:
+  // The development machines run 6.18 (docs/kernel-model.md §0 K618). This asserts their truth on purpose:
   // on a ≤6.17 kernel it fails, and that failure means "not a development machine", not a bug.
   it('struct folio has pgmap, memdesc_flags_t exists, get_dev_pagemap takes 1 parameter (6.18 host)', () => {
     expect(btfModelFacts(readFileSync(HOST_BTF))).toMatchObject({

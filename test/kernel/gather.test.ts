@@ -132,7 +132,7 @@ describe('gatherKernelFacts on this host', () => {
     expect(facts.problems?.some((p) => p.startsWith('DAXMON_E_DOCTOR_INTERNAL'))).toBe(false);
   });
 
-  // The development machines (kernel-model.md K618, vm-testbed.md): 6.18, new model, BTF, no pmem.
+  // The development machines (docs/kernel-model.md §0 K618, docs/vm-lab.md): 6.18, new model, BTF, no pmem.
   // Elsewhere (the qemu guest, an older kernel) these differ by design, so only assert them here.
   it.runIf(/^6\.18\..*-fc-/.test(os.release()))(
     'on a development machine: model new, BTF present, no pmem devices',

@@ -21,7 +21,7 @@ const NEW_BTF: BtfModelFacts = btfModelFacts(modelBtf('new'));
 const OLD_BTF: BtfModelFacts = btfModelFacts(modelBtf('old'));
 const UNREADABLE = { readable: false, functions: new Set<string>() };
 
-describe('refcount model: kallsyms first (kernel-model.md §6 step 1)', () => {
+describe('refcount model: kallsyms first (docs/kernel-model.md §6 step 1)', () => {
   it('a 7.3 kernel with vmf_insert_page_mkwrite and dax_break_layout is new', () => {
     const v = decideModel({ release: '7.3.4+deb13-amd64', kallsyms: kallsymsOf('new-7.3'), btf: null });
     expect(v.model).toBe('new');

@@ -10,7 +10,7 @@ const c = (refcount: number, mapcount = 0, pincount = 0, order = 0) => ({
   order,
 });
 
-describe('truth of a struct page (kernel-model.md §2.4, §3)', () => {
+describe('truth of a struct page (docs/kernel-model.md §2.4, §3)', () => {
   it('FS DAX idles at 1 in the old model and at 0 in the new', () => {
     expect(state(c(1), 'fs_dax', 'old')).toBe('idle');
     expect(state(c(0), 'fs_dax', 'new')).toBe('idle');

@@ -1,7 +1,7 @@
 /**
  * The libbpf backend: hook selection for this host and the loader's command line.
  *
- * bpf/libbpf/daxmon.bpf.c carries a program for every hook of kernel-model.md §8, in every form
+ * bpf/libbpf/daxmon.bpf.c carries a program for every hook of docs/kernel-model.md §8, in every form
  * the kernels offer (fentry/fexit, kprobe/kretprobe, tp_btf, tracepoint). Which of them make
  * sense here follows from KernelFacts: the function must be in /proc/kallsyms (static functions
  * are inlined in some builds and not others), the tracepoint in tracefs, and the program type
@@ -90,7 +90,7 @@ const grabFolioTakesFolio = (f: KernelFacts): boolean => hasFunction(f, 'try_gra
 const isNewModel = (f: KernelFacts): boolean => f.model.model === 'new';
 
 /**
- * Every logical probe and its hooks (kernel-model.md §4.2, §8). The probe names are the `probe`
+ * Every logical probe and its hooks (docs/kernel-model.md §4.2, §8). The probe names are the `probe`
  * label of daxmon_probe_attached and the prefix of each program name in daxmon.bpf.c.
  */
 export const LIBBPF_PROBES: readonly ProbeDef[] = [
@@ -272,7 +272,7 @@ export const LIBBPF_PROBES: readonly ProbeDef[] = [
   },
   {
     // The *_wait_dax_page callbacks are static: out of line in Debian's 7.3 modules, inlined in
-    // 6.1 and 6.12 (kernel-model.md §7).
+    // 6.1 and 6.12 (docs/kernel-model.md §4.2).
     probe: 'layout_break_sleep',
     models: ['old', 'new'],
     optional: true,

@@ -1,4 +1,4 @@
-/** What the checker prints on the development machines (kernel-model.md §4.1). */
+/** What the checker prints on the development machines (docs/kernel-model.md §4.1). */
 export const RESTRICTED_HOST_JSON = JSON.stringify({
   tracepoint: { loads: true, detail: 'loaded' },
   raw_tp: { loads: true, detail: 'loaded' },

@@ -148,7 +148,7 @@ export class BtfBuilder {
 }
 
 /**
- * A blob shaped like the kernel's types in one model (kernel-model.md §4.3 / §6):
+ * A blob shaped like the kernel's types in one model (docs/kernel-model.md §4.3 / §6):
  *   new (6.18): folio->pgmap in an anonymous union, page has `_unused_pgmap_compound_head`,
  *               memdesc_flags_t, folio `_nr_pages`, get_dev_pagemap(pfn);
  *   old (6.12): page->pgmap in an anonymous struct inside an anonymous union, folio
