@@ -289,6 +289,12 @@ export const PROBE_CATALOGUE = {
   },
 } as const satisfies Record<string, CatalogueEntry>;
 
+/**
+ * Events any probe that reads a folio may also produce: the first time one meets a pgmap that
+ * registered before daxmon started, it reports it (`pgmap_registered`, source `discovered`).
+ */
+export const DISCOVERY_EVENTS: readonly EventType[] = ['pgmap_registered'];
+
 type Catalogue = typeof PROBE_CATALOGUE;
 
 /** Every probe and capability name. */
