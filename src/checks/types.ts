@@ -5,6 +5,7 @@
  */
 import type { DaxEvent, EventType, MemoryType, RefcountModel } from '../events/types.js';
 import type { DaxState } from '../state/state.js';
+import type { ProbeName } from '../probes/catalogue.js';
 
 export const VIOLATION_KINDS = [
   'map_zero_ref',
@@ -71,8 +72,12 @@ export interface CheckContext {
   clear(dedupeKey: string, t: number): void;
 }
 
-/** A set of logical probes that must all be attached; a check lists alternatives. */
-export type ProbeSet = readonly string[];
+/**
+ * A set of probes (src/probes/catalogue.ts) that must all be attached; a check lists alternatives.
+ * Typed by the catalogue: a misspelt probe would leave the check inactive forever, so it must not
+ * compile.
+ */
+export type ProbeSet = readonly ProbeName[];
 
 export interface Check {
   readonly kind: ViolationKind;

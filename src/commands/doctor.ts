@@ -17,6 +17,7 @@ import { hasPmem } from '../kernel/pmem.js';
 import type { PmemInventory } from '../kernel/pmem.js';
 import type { ToolName, ToolVersion } from '../kernel/tools.js';
 import { TOOLS } from '../kernel/tools.js';
+import { hookedFunctions } from '../probes/catalogue.js';
 
 export interface DoctorOptions {
   json: boolean;
@@ -49,42 +50,14 @@ export const DOCTOR_CONFIG_KEYS: ReadonlyArray<readonly [string, string]> = [
 ];
 
 /**
- * Functions doctor checks by model (docs/kernel-model.md §8), to show what hooks will find. An entry
- * with several names lists the same hook across releases (6.1 `…_page_refs`, 6.12 `…_folio_refs`);
- * the first one present is shown.
+ * Functions doctor checks by model: every kernel function a probe of that model hooks in either
+ * backend (src/probes/catalogue.ts), to show what the hooks will find. An entry with several
+ * names lists the same hook across releases (6.1 `…_page_refs`, 6.12 `…_folio_refs`); the first
+ * one present is shown.
  */
 export const DOCTOR_KEY_FUNCTIONS: Readonly<Record<RefcountModel, readonly (readonly string[])[]>> = {
-  new: [
-    ['memremap_pages'],
-    ['memunmap_pages'],
-    ['dev_pagemap_percpu_release'],
-    ['free_zone_device_folio'],
-    ['vmf_insert_page_mkwrite'],
-    ['vmf_insert_folio_pmd'],
-    ['dax_insert_entry'],
-    ['dax_delete_mapping_range'],
-    ['dax_folio_put'],
-    ['dax_break_layout'],
-    ['dax_layout_busy_page_range'],
-    ['try_grab_folio'],
-    ['kill_dax'],
-  ],
-  old: [
-    ['memremap_pages'],
-    ['memunmap_pages'],
-    ['dev_pagemap_percpu_release'],
-    ['__put_devmap_managed_folio_refs', '__put_devmap_managed_page_refs'],
-    ['free_zone_device_folio', 'free_zone_device_page'],
-    ['vmf_insert_mixed_mkwrite'],
-    ['vmf_insert_pfn_pmd', 'vmf_insert_pfn_pmd_prot'],
-    ['dax_insert_entry'],
-    ['dax_disassociate_entry'],
-    ['dax_layout_busy_page_range'],
-    ['xfs_break_dax_layouts'],
-    ['ext4_break_layouts'],
-    ['try_grab_folio', 'try_grab_page'],
-    ['kill_dax'],
-  ],
+  new: hookedFunctions('new'),
+  old: hookedFunctions('old'),
 };
 
 export interface DoctorReport {

@@ -3,6 +3,7 @@
  * sequence of what the probes would report. Times advance by 1 µs per event unless set.
  */
 import type { DaxEvent, EventOf, MapVia, MemoryType, RefcountModel } from '../../src/events/types.js';
+import { PROBE_NAMES, type ProbeName } from '../../src/probes/catalogue.js';
 
 export const PMEM_PFN = 0x140000; // 5 GiB, where memmap=1G!5G puts the VM lab's pmem
 export const PMEM_PAGES = 262144; // 1 GiB
@@ -35,7 +36,8 @@ export class Stream {
     return this;
   }
 
-  probes(names: string[], backend: 'libbpf' | 'bpftrace' = 'libbpf', attached = true): this {
+  /** probe_status for each name (catalogue names only: a typo would not attach what the test means). */
+  probes(names: readonly ProbeName[], backend: 'libbpf' | 'bpftrace' = 'libbpf', attached = true): this {
     for (const probe of names)
       this.push('probe_status', { backend, probe, attached, detail: `test:${probe}` });
     return this;
@@ -173,26 +175,5 @@ export class Stream {
   }
 }
 
-export const ALL_PROBES = [
-  'pgmap_register',
-  'pgmap_teardown',
-  'pgmap_ref_release',
-  'dax_fault_pte',
-  'dax_fault_pmd',
-  'dax_entry_insert',
-  'dax_entry_remove',
-  'folio_map_pte',
-  'folio_map_pmd',
-  'folio_unmap',
-  'gup_grab',
-  'gup_put',
-  'gup_longterm_check',
-  'devmap_put',
-  'folio_idle',
-  'zone_device_free',
-  'busy_page',
-  'layout_break',
-  'layout_break_sleep',
-  'scan',
-  'page_free',
-];
+/** Every probe and capability (src/probes/catalogue.ts). */
+export const ALL_PROBES: readonly ProbeName[] = PROBE_NAMES;

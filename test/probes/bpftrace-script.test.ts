@@ -1,11 +1,7 @@
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  assembleScript,
-  expandIncludes,
-  LOGICAL_PROBES,
-  pageFlagLayout,
-} from '../../src/probes/bpftrace/script.js';
+import { assembleScript, expandIncludes, pageFlagLayout } from '../../src/probes/bpftrace/script.js';
+import { BPFTRACE_PROBE_NAMES, probesFor } from '../../src/probes/catalogue.js';
 import { loadSnippetLibrary, parseHook, parseSnippet } from '../../src/probes/bpftrace/snippet.js';
 import { BpftraceError } from '../../src/probes/bpftrace/errors.js';
 import { LINE_FIELDS, STACK_TAGS } from '../../src/probes/bpftrace/format.js';
@@ -25,7 +21,8 @@ describe('bpftrace script assembly picks, per kernel, the snippets whose hooks e
   it('7.3 (new model): every probe but devmap_put, with the new-model variants', () => {
     const a = assembleScript(facts73(), lib);
     const s = summary(a);
-    expect(Object.keys(s.included).sort()).toEqual(LOGICAL_PROBES.filter((p) => p !== 'devmap_put').sort());
+    expect(Object.keys(s.included).sort()).toEqual(probesFor('new', 'bpftrace').sort());
+    expect(probesFor('new', 'bpftrace')).not.toContain('devmap_put');
     expect(s.included).toMatchObject({
       zone_device_free: ['zone_device_free.bt'],
       folio_map_pte: ['folio_map_pte.new.bt'],
@@ -84,7 +81,11 @@ describe('bpftrace script assembly picks, per kernel, the snippets whose hooks e
     expect(s.unavailable.dax_entry_remove).toMatch(/refused on this host/);
     expect(s.notApplicable.devmap_put).toMatch(/new model has no devmap put/);
     expect(s.unavailable.devmap_put).toBeUndefined();
-    expect(a.unavailable).toHaveLength(LOGICAL_PROBES.length - 3);
+    expect(a.unavailable.map((u) => u.probe).sort()).toEqual(
+      probesFor('new', 'bpftrace')
+        .filter((p) => p !== 'dax_fault_pte' && p !== 'dax_fault_pmd')
+        .sort(),
+    );
     expect(a.script).toContain('tracepoint:fs_dax:dax_pte_fault_done');
     expect(a.script).not.toContain('kfunc');
     expect(a.script).not.toContain('END {');
@@ -164,7 +165,7 @@ describe('bpftrace script assembly picks, per kernel, the snippets whose hooks e
 describe('bpftrace snippet files', () => {
   it('every snippet declares a known probe, and prints only tags the decoder knows', () => {
     for (const s of lib.snippets) {
-      expect(LOGICAL_PROBES as readonly string[]).toContain(s.probe);
+      expect(BPFTRACE_PROBE_NAMES as readonly string[]).toContain(s.probe);
       for (const m of s.body.matchAll(/printf\("([A-Z]+)(\+?)\\t/g)) {
         expect(Object.keys(LINE_FIELDS)).toContain(m[1]);
         // A stack only ever follows a tag that may carry one (Z and ER print it only when anomalous).

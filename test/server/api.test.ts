@@ -15,11 +15,12 @@ import { buildServer, type Readiness } from '../../src/server/app.js';
 import { ViolationStore } from '../../src/violations/store.js';
 import type { Violation } from '../../src/violations/violation.js';
 import { PGMAP, PMEM_PFN, Stream } from '../helpers/events.js';
+import type { ProbeName } from '../../src/probes/catalogue.js';
 
 const TOKEN = 'daxmon-test-token-0123456789';
 const PGMAP_DEVDAX = '0xffff888200b00000';
 const PGMAP_SECOND = '0xffff888300c00000';
-const ATTACHED = [
+const ATTACHED: ProbeName[] = [
   'pgmap_register',
   'pgmap_teardown',
   'folio_map_pte',
@@ -29,7 +30,7 @@ const ATTACHED = [
   'dax_entry_remove',
 ];
 /** Planned by the backend but never reported by it (no probe_status yet). */
-const PLANNED_ONLY = ['layout_break', 'gup_grab'];
+const PLANNED_ONLY: ProbeName[] = ['layout_break', 'gup_grab'];
 
 /**
  * Three pgmaps (pm0 fs_dax, pm1 device-dax, pm2 fs_dax), healthy pages, and five violations:

@@ -11,29 +11,7 @@ import type { RefcountModel } from '../../events/types.js';
 import { BpftraceError } from './errors.js';
 import { LINE_FORMAT_VERSION } from './format.js';
 import type { Hook, Snippet, SnippetLibrary } from './snippet.js';
-
-/** Logical probe names shared with the libbpf backend (the `probe` label of daxmon_probe_attached). */
-export const LOGICAL_PROBES = [
-  'pgmap_register',
-  'pgmap_teardown',
-  'pgmap_ref_release',
-  'dax_fault_pte',
-  'dax_fault_pmd',
-  'dax_entry_insert',
-  'dax_entry_remove',
-  'folio_map_pte',
-  'folio_map_pmd',
-  'folio_unmap',
-  'gup_grab',
-  'gup_put',
-  'gup_longterm_check',
-  'devmap_put',
-  'folio_idle',
-  'zone_device_free',
-  'busy_page',
-  'layout_break',
-  'layout_break_sleep',
-] as const;
+import { BPFTRACE_PROBE_NAMES } from '../catalogue.js';
 
 /** bpftrace -e takes the script as one argv string; Linux caps one at 128 KiB (MAX_ARG_STRLEN). */
 export const MAX_SCRIPT_BYTES = 120 * 1024;
@@ -240,7 +218,9 @@ export function assembleScript(
   const needsVmemmap = (s: Snippet): boolean => bodyOf(s).includes('kaddr("vmemmap_base")');
   if (facts.config === null) warnings.push('no kernel config: assuming vmemmap_base is in /proc/kallsyms');
 
-  const names = [...LOGICAL_PROBES, ...new Set(lib.snippets.map((s) => s.probe))].filter(
+  // The catalogue's bpftrace probes in its order, then any other probe a snippet names (a test
+  // keeps bpf/bpftrace/ and the catalogue in step; a foreign library still assembles).
+  const names = [...BPFTRACE_PROBE_NAMES, ...new Set(lib.snippets.map((s) => s.probe))].filter(
     (n, i, all) => all.indexOf(n) === i,
   );
   const included: IncludedProbe[] = [];

@@ -5,7 +5,7 @@
  * ships one big script: it reads the header of every snippet and assembles only those whose
  * hooks exist on this host (script.ts). The header is a block of `// key: value` comment lines:
  *
- *   // probe: zone_device_free          logical probe name (the `probe` label; same as libbpf)
+ *   // probe: zone_device_free          probe name (src/probes/catalogue.ts; the `probe` label)
  *   // model: new | old | any           refcount model the body is written for
  *   // hooks: kfunc:free_zone_device_folio tracepoint:fs_dax:dax_pte_fault_done ...
  *   // requires: try_grab_page          extra kallsyms functions the snippet needs (optional)

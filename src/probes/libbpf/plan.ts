@@ -21,6 +21,7 @@ import type { RefcountModel } from '../../events/types.js';
 import { packageRoot } from '../../kernel/exec.js';
 import { DaxmonError } from '../../errors.js';
 import { LibbpfDecoder, type LoaderMeta } from './records.js';
+import { hookProbe, LIBBPF_PROBE_NAMES, type LibbpfProbeName } from '../catalogue.js';
 
 /** The program types of the object, and which daxmon-bpfcheck answer governs each. */
 export type LibbpfVia = 'fentry' | 'kprobe' | 'tp_btf' | 'tracepoint';
@@ -31,10 +32,16 @@ const GATE: Record<LibbpfVia, ProgType> = {
   tracepoint: 'tracepoint',
 };
 
+/**
+ * A program of daxmon.bpf.c: `PROBE__TYPE__TARGET`. The loader reports everything before the first
+ * `__` as the probe, so a program named for a probe the catalogue lacks does not compile.
+ */
+export type LibbpfProgram = `${LibbpfProbeName}__${string}`;
+
 /** One way to cover a hook: programs that must all attach (an entry/return pair, or one). */
 export interface HookVariant {
   via: LibbpfVia;
-  programs: string[];
+  programs: LibbpfProgram[];
 }
 
 export interface HookDef {
@@ -47,25 +54,25 @@ export interface HookDef {
    * A compiler clone some builds have instead of `target` (`dax_disassociate_entry.isra.0` in
    * Debian's 7.3): only a kprobe reaches it, with programs that read only what the clone kept.
    */
-  clone?: { pattern: RegExp; programs: string[]; why: string };
+  clone?: { pattern: RegExp; programs: LibbpfProgram[]; why: string };
   /** The hook only applies where this holds (a different signature, the other model's path). */
   when?: (facts: KernelFacts) => boolean;
 }
 
 export interface ProbeDef {
-  probe: string;
-  hooks: HookDef[];
-  /** The models whose events this probe exists for; elsewhere it is "not applicable". */
+  probe: LibbpfProbeName;
+  hooks: readonly HookDef[];
+  /** The models whose events this probe exists for (from the catalogue); elsewhere "not applicable". */
   models: readonly RefcountModel[];
   /** Legitimately absent on some builds (an inlined static callback): never fatal with --strict. */
   optional?: boolean;
 }
 
-const fexitPair = (probe: string, fn: string): HookVariant[] => [
+const fexitPair = (probe: LibbpfProbeName, fn: string): HookVariant[] => [
   { via: 'fentry', programs: [`${probe}__fexit__${fn}`] },
   { via: 'kprobe', programs: [`${probe}__kprobe__${fn}`, `${probe}__kretprobe__${fn}`] },
 ];
-const fentryOnly = (probe: string, fn: string): HookVariant[] => [
+const fentryOnly = (probe: LibbpfProbeName, fn: string): HookVariant[] => [
   { via: 'fentry', programs: [`${probe}__fentry__${fn}`] },
   { via: 'kprobe', programs: [`${probe}__kprobe__${fn}`] },
 ];
@@ -75,7 +82,7 @@ const fn = (target: string, variants: HookVariant[], extra: Partial<HookDef> = {
   variants,
   ...extra,
 });
-const tp = (probe: string, category: string, name: string): HookDef => ({
+const tp = (probe: LibbpfProbeName, category: string, name: string): HookDef => ({
   target: `${category}:${name}`,
   kind: 'tracepoint',
   variants: [
@@ -83,205 +90,136 @@ const tp = (probe: string, category: string, name: string): HookDef => ({
     { via: 'tracepoint', programs: [`${probe}__tracepoint__${name}`] },
   ],
 });
-const mapHook = (probe: string, target: string): HookDef => fn(target, fexitPair(probe, target));
+const mapHook = (probe: LibbpfProbeName, target: string): HookDef => fn(target, fexitPair(probe, target));
 
 /** 6.10 split try_grab_folio's two roles ("mm: gup: stop abusing try_grab_folio"). */
 const grabFolioTakesFolio = (f: KernelFacts): boolean => hasFunction(f, 'try_grab_folio_fast');
 const isNewModel = (f: KernelFacts): boolean => f.model.model === 'new';
 
 /**
- * Every logical probe and its hooks (docs/kernel-model.md §4.2, §8). The probe names are the `probe`
- * label of daxmon_probe_attached and the prefix of each program name in daxmon.bpf.c.
+ * The hooks of every probe the catalogue says libbpf implements (docs/kernel-model.md §4.2, §8), with
+ * the programs of daxmon.bpf.c for each. Keyed by the catalogue's libbpf probes: a probe missing
+ * here, or one the catalogue does not give to libbpf, is a compile error.
  */
-export const LIBBPF_PROBES: readonly ProbeDef[] = [
-  {
-    probe: 'pgmap_register',
-    models: ['old', 'new'],
-    hooks: [
-      fn('memmap_init_zone_device', [
-        { via: 'fentry', programs: ['pgmap_register__fexit__memmap_init_zone_device'] },
-        { via: 'kprobe', programs: ['pgmap_register__kprobe__memmap_init_zone_device'] },
-      ]),
-    ],
-  },
-  {
-    probe: 'pgmap_teardown',
-    models: ['old', 'new'],
-    hooks: [
-      fn('memunmap_pages', [
-        {
-          via: 'fentry',
-          programs: ['pgmap_teardown__fentry__memunmap_pages', 'pgmap_teardown__fexit__memunmap_pages'],
+const LIBBPF_HOOKS: { readonly [P in LibbpfProbeName]: readonly HookDef[] } = {
+  pgmap_register: [
+    fn('memmap_init_zone_device', [
+      { via: 'fentry', programs: ['pgmap_register__fexit__memmap_init_zone_device'] },
+      { via: 'kprobe', programs: ['pgmap_register__kprobe__memmap_init_zone_device'] },
+    ]),
+  ],
+  pgmap_teardown: [
+    fn('memunmap_pages', [
+      {
+        via: 'fentry',
+        programs: ['pgmap_teardown__fentry__memunmap_pages', 'pgmap_teardown__fexit__memunmap_pages'],
+      },
+      {
+        via: 'kprobe',
+        programs: ['pgmap_teardown__kprobe__memunmap_pages', 'pgmap_teardown__kretprobe__memunmap_pages'],
+      },
+    ]),
+  ],
+  pgmap_ref_release: [
+    fn('dev_pagemap_percpu_release', fentryOnly('pgmap_ref_release', 'dev_pagemap_percpu_release')),
+  ],
+  dax_fault_pte: [tp('dax_fault_pte', 'fs_dax', 'dax_pte_fault_done')],
+  dax_fault_pmd: [tp('dax_fault_pmd', 'fs_dax', 'dax_pmd_fault_done')],
+  dax_entry_insert: [fn('dax_insert_entry', fexitPair('dax_entry_insert', 'dax_insert_entry'))],
+  dax_entry_remove: [
+    fn(
+      'dax_disassociate_entry',
+      [
+        { via: 'fentry', programs: ['dax_entry_remove__fentry__dax_disassociate_entry'] },
+        { via: 'kprobe', programs: ['dax_entry_remove__kprobe__dax_disassociate_entry'] },
+      ],
+      {
+        clone: {
+          pattern: /^dax_disassociate_entry\.(isra|constprop)\.\d+$/,
+          programs: ['dax_entry_remove__kprobe__dax_disassociate_entry__entry_only'],
+          // Debian 7.3.4: the clone takes only the entry (mapping and trunc dropped), checked by
+          // disassembly; the program sanity-checks the entry and counts what does not fit.
+          why: 'only the compiler clone exists (kprobe reads the entry argument alone)',
         },
+      },
+    ),
+  ],
+  folio_map_pte: [
+    mapHook('folio_map_pte', 'vmf_insert_page_mkwrite'),
+    mapHook('folio_map_pte', 'vmf_insert_mixed_mkwrite'),
+    mapHook('folio_map_pte', 'vmf_insert_mixed'),
+  ],
+  folio_map_pmd: [
+    mapHook('folio_map_pmd', 'vmf_insert_folio_pmd'),
+    mapHook('folio_map_pmd', 'vmf_insert_pfn_pmd'),
+    // 6.1: vmf_insert_pfn_pmd() is an inline wrapper of this one.
+    mapHook('folio_map_pmd', 'vmf_insert_pfn_pmd_prot'),
+  ],
+  folio_map_pud: [
+    mapHook('folio_map_pud', 'vmf_insert_folio_pud'),
+    mapHook('folio_map_pud', 'vmf_insert_pfn_pud'),
+    mapHook('folio_map_pud', 'vmf_insert_pfn_pud_prot'),
+  ],
+  // Old-model FS DAX mappings are pte_devmap and never rmapped; the hooks exist on 6.12 too
+  // (other ZONE_DEVICE types), so attach wherever they exist.
+  folio_unmap: [
+    fn('folio_remove_rmap_ptes', fentryOnly('folio_unmap', 'folio_remove_rmap_ptes')),
+    fn('folio_remove_rmap_pmd', fentryOnly('folio_unmap', 'folio_remove_rmap_pmd')),
+  ],
+  gup_grab: [
+    fn('try_grab_folio', fexitPair('gup_grab', 'try_grab_folio'), { when: grabFolioTakesFolio }),
+    fn(
+      'try_grab_folio',
+      [
+        { via: 'fentry', programs: ['gup_grab__fexit__try_grab_folio__page'] },
         {
           via: 'kprobe',
-          programs: ['pgmap_teardown__kprobe__memunmap_pages', 'pgmap_teardown__kretprobe__memunmap_pages'],
+          programs: ['gup_grab__kprobe__try_grab_folio__page', 'gup_grab__kretprobe__try_grab_folio__page'],
         },
-      ]),
-    ],
-  },
-  {
-    probe: 'pgmap_ref_release',
-    models: ['old', 'new'],
-    hooks: [fn('dev_pagemap_percpu_release', fentryOnly('pgmap_ref_release', 'dev_pagemap_percpu_release'))],
-  },
-  {
-    probe: 'dax_fault_pte',
-    models: ['old', 'new'],
-    hooks: [tp('dax_fault_pte', 'fs_dax', 'dax_pte_fault_done')],
-  },
-  {
-    probe: 'dax_fault_pmd',
-    models: ['old', 'new'],
-    hooks: [tp('dax_fault_pmd', 'fs_dax', 'dax_pmd_fault_done')],
-  },
-  {
-    probe: 'dax_entry_insert',
-    models: ['old', 'new'],
-    hooks: [fn('dax_insert_entry', fexitPair('dax_entry_insert', 'dax_insert_entry'))],
-  },
-  {
-    probe: 'dax_entry_remove',
-    models: ['old', 'new'],
-    hooks: [
-      fn(
-        'dax_disassociate_entry',
-        [
-          { via: 'fentry', programs: ['dax_entry_remove__fentry__dax_disassociate_entry'] },
-          { via: 'kprobe', programs: ['dax_entry_remove__kprobe__dax_disassociate_entry'] },
-        ],
-        {
-          clone: {
-            pattern: /^dax_disassociate_entry\.(isra|constprop)\.\d+$/,
-            programs: ['dax_entry_remove__kprobe__dax_disassociate_entry__entry_only'],
-            // Debian 7.3.4: the clone takes only the entry (mapping and trunc dropped), checked by
-            // disassembly; the program sanity-checks the entry and counts what does not fit.
-            why: 'only the compiler clone exists (kprobe reads the entry argument alone)',
-          },
-        },
-      ),
-    ],
-  },
-  {
-    probe: 'folio_map_pte',
-    models: ['old', 'new'],
-    hooks: [
-      mapHook('folio_map_pte', 'vmf_insert_page_mkwrite'),
-      mapHook('folio_map_pte', 'vmf_insert_mixed_mkwrite'),
-      mapHook('folio_map_pte', 'vmf_insert_mixed'),
-    ],
-  },
-  {
-    probe: 'folio_map_pmd',
-    models: ['old', 'new'],
-    hooks: [
-      mapHook('folio_map_pmd', 'vmf_insert_folio_pmd'),
-      mapHook('folio_map_pmd', 'vmf_insert_pfn_pmd'),
-      // 6.1: vmf_insert_pfn_pmd() is an inline wrapper of this one.
-      mapHook('folio_map_pmd', 'vmf_insert_pfn_pmd_prot'),
-    ],
-  },
-  {
-    probe: 'folio_map_pud',
-    models: ['old', 'new'],
-    hooks: [
-      mapHook('folio_map_pud', 'vmf_insert_folio_pud'),
-      mapHook('folio_map_pud', 'vmf_insert_pfn_pud'),
-      mapHook('folio_map_pud', 'vmf_insert_pfn_pud_prot'),
-    ],
-  },
-  {
-    // Old-model FS DAX mappings are pte_devmap and never rmapped; the hooks exist on 6.12 too
-    // (other ZONE_DEVICE types), so attach wherever they exist.
-    probe: 'folio_unmap',
-    models: ['new'],
-    hooks: [
-      fn('folio_remove_rmap_ptes', fentryOnly('folio_unmap', 'folio_remove_rmap_ptes')),
-      fn('folio_remove_rmap_pmd', fentryOnly('folio_unmap', 'folio_remove_rmap_pmd')),
-    ],
-  },
-  {
-    probe: 'gup_grab',
-    models: ['old', 'new'],
-    hooks: [
-      fn('try_grab_folio', fexitPair('gup_grab', 'try_grab_folio'), { when: grabFolioTakesFolio }),
-      fn(
-        'try_grab_folio',
-        [
-          { via: 'fentry', programs: ['gup_grab__fexit__try_grab_folio__page'] },
-          {
-            via: 'kprobe',
-            programs: ['gup_grab__kprobe__try_grab_folio__page', 'gup_grab__kretprobe__try_grab_folio__page'],
-          },
-        ],
-        { when: (f) => !grabFolioTakesFolio(f) },
-      ),
-      fn('try_grab_folio_fast', fexitPair('gup_grab', 'try_grab_folio_fast')),
-      fn('try_grab_page', fexitPair('gup_grab', 'try_grab_page')),
-    ],
-  },
-  {
-    probe: 'gup_put',
-    models: ['old', 'new'],
-    hooks: [fn('gup_put_folio', fexitPair('gup_put', 'gup_put_folio'))],
-  },
-  {
-    probe: 'gup_longterm_check',
-    models: ['old', 'new'],
-    hooks: [fn('check_vma_flags', fexitPair('gup_longterm_check', 'check_vma_flags'))],
-  },
-  {
-    probe: 'devmap_put',
-    models: ['old'],
-    hooks: [
-      fn('__put_devmap_managed_folio_refs', fentryOnly('devmap_put', '__put_devmap_managed_folio_refs')),
-      fn('__put_devmap_managed_page_refs', fentryOnly('devmap_put', '__put_devmap_managed_page_refs')),
-    ],
-  },
-  {
-    probe: 'folio_idle',
-    models: ['old', 'new'],
-    hooks: [fn('wake_up_var', fentryOnly('folio_idle', 'wake_up_var'))],
-  },
-  {
-    probe: 'zone_device_free',
-    models: ['old', 'new'],
-    hooks: [
-      fn('free_zone_device_folio', fentryOnly('zone_device_free', 'free_zone_device_folio')),
-      fn('free_zone_device_page', fentryOnly('zone_device_free', 'free_zone_device_page')),
-    ],
-  },
-  {
-    probe: 'busy_page',
-    models: ['old', 'new'],
-    hooks: [fn('dax_layout_busy_page_range', fexitPair('busy_page', 'dax_layout_busy_page_range'))],
-  },
-  {
-    // The span owner differs per model: in the new model xfs_break_dax_layouts/ext4_break_layouts
-    // call dax_break_layout, and nested spans would not pair by thread.
-    probe: 'layout_break',
-    models: ['old', 'new'],
-    hooks: [
-      ...['xfs_break_dax_layouts', 'ext4_break_layouts'].map((target) =>
-        fn(target, breakVariants(target), { when: (f: KernelFacts) => !isNewModel(f) }),
-      ),
-      ...['dax_break_layout', 'dax_break_layout_final'].map((target) =>
-        fn(target, breakVariants(target), { when: isNewModel }),
-      ),
-    ],
-  },
-  {
-    // The *_wait_dax_page callbacks are static: out of line in Debian's 7.3 modules, inlined in
-    // 6.1 and 6.12 (docs/kernel-model.md §4.2).
-    probe: 'layout_break_sleep',
-    models: ['old', 'new'],
-    optional: true,
-    hooks: [
-      fn('xfs_wait_dax_page', fentryOnly('layout_break_sleep', 'xfs_wait_dax_page')),
-      fn('ext4_wait_dax_page', fentryOnly('layout_break_sleep', 'ext4_wait_dax_page')),
-    ],
-  },
-];
+      ],
+      { when: (f) => !grabFolioTakesFolio(f) },
+    ),
+    fn('try_grab_folio_fast', fexitPair('gup_grab', 'try_grab_folio_fast')),
+    fn('try_grab_page', fexitPair('gup_grab', 'try_grab_page')),
+  ],
+  gup_put: [fn('gup_put_folio', fexitPair('gup_put', 'gup_put_folio'))],
+  gup_longterm_check: [fn('check_vma_flags', fexitPair('gup_longterm_check', 'check_vma_flags'))],
+  devmap_put: [
+    fn('__put_devmap_managed_folio_refs', fentryOnly('devmap_put', '__put_devmap_managed_folio_refs')),
+    fn('__put_devmap_managed_page_refs', fentryOnly('devmap_put', '__put_devmap_managed_page_refs')),
+  ],
+  folio_idle: [fn('wake_up_var', fentryOnly('folio_idle', 'wake_up_var'))],
+  zone_device_free: [
+    fn('free_zone_device_folio', fentryOnly('zone_device_free', 'free_zone_device_folio')),
+    fn('free_zone_device_page', fentryOnly('zone_device_free', 'free_zone_device_page')),
+  ],
+  busy_page: [fn('dax_layout_busy_page_range', fexitPair('busy_page', 'dax_layout_busy_page_range'))],
+  // The span owner differs per model: in the new model xfs_break_dax_layouts/ext4_break_layouts
+  // call dax_break_layout, and nested spans would not pair by thread.
+  layout_break: [
+    ...['xfs_break_dax_layouts', 'ext4_break_layouts'].map((target) =>
+      fn(target, breakVariants(target), { when: (f: KernelFacts) => !isNewModel(f) }),
+    ),
+    ...['dax_break_layout', 'dax_break_layout_final'].map((target) =>
+      fn(target, breakVariants(target), { when: isNewModel }),
+    ),
+  ],
+  // The *_wait_dax_page callbacks are static: out of line in Debian's 7.3 modules, inlined in
+  // 6.1 and 6.12 (docs/kernel-model.md §4.2).
+  layout_break_sleep: [
+    fn('xfs_wait_dax_page', fentryOnly('layout_break_sleep', 'xfs_wait_dax_page')),
+    fn('ext4_wait_dax_page', fentryOnly('layout_break_sleep', 'ext4_wait_dax_page')),
+  ],
+};
+
+/**
+ * Every libbpf probe in catalogue order (the order probes are planned and reported), with its
+ * models and optionality from the catalogue.
+ */
+export const LIBBPF_PROBES: readonly ProbeDef[] = LIBBPF_PROBE_NAMES.map((probe) => {
+  const p = hookProbe(probe);
+  return { probe, hooks: LIBBPF_HOOKS[probe], models: p.models, ...(p.optional ? { optional: true } : {}) };
+});
 
 function breakVariants(target: string): HookVariant[] {
   return [
@@ -298,7 +236,7 @@ function breakVariants(target: string): HookVariant[] {
 
 /** What was chosen for one hook: the loader's alternatives, best first. */
 export interface PlannedHook {
-  probe: string;
+  probe: LibbpfProbeName;
   target: string;
   /** The kernel symbol actually used (a clone's full name when only the clone exists). */
   symbol: string;
@@ -309,12 +247,12 @@ export interface HookPlan {
   model: RefcountModel;
   hooks: PlannedHook[];
   /** Probes with at least one planned hook. */
-  probes: string[];
-  unavailable: { probe: string; reason: string }[];
+  probes: LibbpfProbeName[];
+  unavailable: { probe: LibbpfProbeName; reason: string }[];
   /** Probes of the other refcount model only: not missing, not in daxmon_probe_attached. */
-  notApplicable: { probe: string; reason: string }[];
+  notApplicable: { probe: LibbpfProbeName; reason: string }[];
   /** Unavailable probes this model needs (what --strict refuses). */
-  missing: string[];
+  missing: LibbpfProbeName[];
 }
 
 function gateOk(facts: KernelFacts, via: LibbpfVia): boolean {
@@ -347,10 +285,10 @@ function hookPresent(facts: KernelFacts, h: HookDef): { symbol: string; clone: b
 export function planHooks(facts: KernelFacts): HookPlan {
   const model = facts.model.model;
   const hooks: PlannedHook[] = [];
-  const probes: string[] = [];
+  const probes: LibbpfProbeName[] = [];
   const unavailable: HookPlan['unavailable'] = [];
   const notApplicable: HookPlan['notApplicable'] = [];
-  const missing: string[] = [];
+  const missing: LibbpfProbeName[] = [];
   for (const def of LIBBPF_PROBES) {
     const applicable = def.hooks.filter((h) => !h.when || h.when(facts));
     const why: string[] = [];
