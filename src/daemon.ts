@@ -6,9 +6,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { CheckConfig } from './checks/types.js';
+import { monotonicNs } from './clock.js';
 import { discoverPgmaps } from './discovery.js';
 import { DaxmonError } from './errors.js';
 import { createRecordingEncoder, recordingFormatFor, type RecordingFormat } from './events/recording.js';
@@ -16,9 +16,9 @@ import type { BackendName, DaxEvent, RefcountModel } from './events/types.js';
 import type { KernelFacts } from './kernel/facts.js';
 import { gatherKernelFacts } from './kernel/gather.js';
 import { DaxmonMetrics, type BackendHealth } from './metrics/registry.js';
+import { PACKAGE_ROOT } from './package-root.js';
 import { buildPipeline } from './pipeline.js';
 import type { Backend, BackendLog } from './probes/backend.js';
-import { monotonicNs } from './probes/libbpf/records.js';
 import { availableBackends, type BackendChoice } from './probes/select.js';
 import { BackendSupervisor } from './probes/supervisor.js';
 import { Scanner } from './scan/scanner.js';
@@ -55,8 +55,6 @@ export interface DaemonOptions {
   /** Called once the daemon is up (tests, lab). */
   onReady?: (info: { port: number | null }) => void;
 }
-
-export const PACKAGE_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
 export async function runDaemon(o: DaemonOptions): Promise<number> {
   const log = pino({ level: o.logLevel, base: { pid: process.pid } }, pino.destination(2));
