@@ -50,97 +50,119 @@ export async function replay(
   input: string | Readable | Buffer,
   opts: ReplayOptions = {},
 ): Promise<ReplayResult> {
-  const violations: Violation[] = [];
-  const errors: InputError[] = [];
-  let fatal: string | null = null;
-  let unusable = false;
-  let header: StreamHeader | null = null;
-  let pipeline: Pipeline | null = null;
-  let events = 0;
-  let pendingStop = false;
-  const collector: ViolationSink = {
-    violation(v: Violation, u: ViolationUpdate) {
-      if (u === 'new') violations.push(v);
-      opts.sink?.violation(v, u);
-    },
-  };
-  const ensurePipeline = (): Pipeline | null => {
-    if (pipeline) return pipeline;
-    const model = opts.model ?? header?.kernel.model;
+  const run = new ReplayRun(opts);
+  const started = process.hrtime.bigint();
+  await run.feed(input);
+  return run.finish(Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/** One replay: the decoder's callbacks, and the pipeline built once the model is known. */
+class ReplayRun {
+  private readonly violations: Violation[] = [];
+  private readonly errors: InputError[] = [];
+  private fatal: string | null = null;
+  private unusable = false;
+  private header: StreamHeader | null = null;
+  private pipeline: Pipeline | null = null;
+  private events = 0;
+  private readonly collector: ViolationSink;
+  private readonly decoder: RecordingDecoder;
+
+  constructor(private readonly opts: ReplayOptions) {
+    this.collector = {
+      violation: (v: Violation, u: ViolationUpdate) => {
+        if (u === 'new') this.violations.push(v);
+        opts.sink?.violation(v, u);
+      },
+    };
+    this.decoder = createRecordingDecoder({
+      header: (h) => {
+        this.header = h;
+      },
+      event: (e) => this.event(e),
+      error: (message, line, isFatal) => this.error(message, line, isFatal),
+    });
+  }
+
+  async feed(input: string | Readable | Buffer): Promise<void> {
+    if (typeof input === 'string' || !Buffer.isBuffer(input)) {
+      const stream = typeof input === 'string' ? openInput(input) : input;
+      for await (const chunk of stream) {
+        this.decoder.push(chunk as Buffer);
+        if (this.fatal) break;
+      }
+      if (typeof input === 'string' && input !== '-') (stream as fs.ReadStream).destroy();
+    } else {
+      this.decoder.push(input);
+    }
+    if (!this.fatal) this.decoder.end();
+  }
+
+  finish(seconds: number): ReplayResult {
+    const p =
+      this.ensurePipeline() ??
+      buildPipeline({ model: 'new', kernelRelease: 'unknown', sink: this.collector });
+    // Time-based checks see the stream's last moment: a wait still open at the end of a recording
+    // is judged by how long it had lasted when the recording stopped.
+    p.tick(p.state.lastT);
+    return {
+      header: this.header,
+      model: p.state.model,
+      release: this.header?.kernel.release ?? 'unknown',
+      events: this.events,
+      errors: this.errors,
+      fatal: this.fatal,
+      unusable: this.unusable,
+      violations: this.violations,
+      pipeline: p,
+      seconds,
+    };
+  }
+
+  private event(e: DaxEvent): void {
+    const p = this.ensurePipeline();
+    if (!p) {
+      this.decoder.stop();
+      return;
+    }
+    p.ingest(e);
+    this.events++;
+    this.opts.onEvent?.(e);
+  }
+
+  private error(message: string, line: number, isFatal: boolean): void {
+    // A headerless stream is fine when --model supplies what its header would have said.
+    if (!isFatal && this.opts.model && this.header === null && message.startsWith('missing header')) return;
+    this.errors.push({ line, message });
+    let stop = isFatal;
+    if (isFatal) {
+      this.fatal = line > 0 ? `line ${line}: ${message}` : message;
+      this.unusable = true;
+    } else if (this.opts.strict) {
+      this.fatal = `line ${line}: ${message} (--strict stops at the first bad line)`;
+      stop = true;
+    }
+    if (stop) this.decoder.stop();
+  }
+
+  private ensurePipeline(): Pipeline | null {
+    if (this.pipeline) return this.pipeline;
+    const model = this.opts.model ?? this.header?.kernel.model;
     if (!model) {
-      fatal = 'the stream has no header naming the refcount model: pass --model old|new';
-      unusable = true;
+      this.fatal = 'the stream has no header naming the refcount model: pass --model old|new';
+      this.unusable = true;
       return null;
     }
-    pipeline = buildPipeline({
+    this.pipeline = buildPipeline({
       model,
-      kernelRelease: header?.kernel.release ?? 'unknown',
-      sink: collector,
-      ...(opts.checkConfig ? { checkConfig: opts.checkConfig } : {}),
+      kernelRelease: this.header?.kernel.release ?? 'unknown',
+      sink: this.collector,
+      ...(this.opts.checkConfig ? { checkConfig: this.opts.checkConfig } : {}),
       assumeProbesWhenUnknown: true,
-      ...(opts.firstViolationId !== undefined ? { firstViolationId: opts.firstViolationId } : {}),
+      ...(this.opts.firstViolationId !== undefined ? { firstViolationId: this.opts.firstViolationId } : {}),
     });
-    return pipeline;
-  };
-  const decoder: RecordingDecoder = createRecordingDecoder({
-    header(h) {
-      header = h;
-    },
-    event(e) {
-      const p = ensurePipeline();
-      if (!p) {
-        decoder.stop();
-        return;
-      }
-      p.ingest(e);
-      events++;
-      opts.onEvent?.(e);
-    },
-    error(message, line, isFatal) {
-      // A headerless stream is fine when --model supplies what its header would have said.
-      if (!isFatal && opts.model && header === null && message.startsWith('missing header')) return;
-      errors.push({ line, message });
-      if (isFatal) {
-        fatal = line > 0 ? `line ${line}: ${message}` : message;
-        unusable = true;
-      } else if (opts.strict) {
-        fatal = `line ${line}: ${message} (--strict stops at the first bad line)`;
-        pendingStop = true;
-      }
-      if (isFatal || pendingStop) decoder.stop();
-    },
-  });
-
-  const started = process.hrtime.bigint();
-  if (typeof input === 'string' || !Buffer.isBuffer(input)) {
-    const stream = typeof input === 'string' ? openInput(input) : input;
-    for await (const chunk of stream) {
-      decoder.push(chunk as Buffer);
-      if (fatal) break;
-    }
-    if (typeof input === 'string' && input !== '-') (stream as fs.ReadStream).destroy();
-  } else {
-    decoder.push(input);
+    return this.pipeline;
   }
-  if (!fatal) decoder.end();
-  const p = ensurePipeline() ?? buildPipeline({ model: 'new', kernelRelease: 'unknown', sink: collector });
-  // Time-based checks see the stream's last moment: a wait still open at the end of a recording
-  // is judged by how long it had lasted when the recording stopped.
-  p.tick(p.state.lastT);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const hdr = header as StreamHeader | null;
-  return {
-    header: hdr,
-    model: p.state.model,
-    release: hdr?.kernel.release ?? 'unknown',
-    events,
-    errors,
-    fatal,
-    unusable,
-    violations,
-    pipeline: p,
-    seconds,
-  };
 }
 
 function openInput(file: string): Readable {
