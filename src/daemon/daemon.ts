@@ -64,9 +64,7 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }, 1000);
   const ready = readiness(parts.pipeline.state, parts.pipeline.engine, parts.backends);
   log.info({ backends: parts.backends.names, ready }, 'daxmon running');
-  const port = http?.port ?? null;
-  o.onReady?.({ port });
-  return { log, port, stop: (why) => shutDown(parts, http, ticker, log, why) };
+  return { log, port: http?.port ?? null, stop: (why) => shutDown(parts, http, ticker, log, why) };
 }
 
 async function readFacts(o: DaemonOptions, log: Logger): Promise<KernelFacts> {

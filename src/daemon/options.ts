@@ -33,8 +33,6 @@ export interface DaemonOptions {
   facts?: KernelFacts;
   /** Struct-page scanning (docs/scan.md); undefined or interval 0: off. */
   scan?: ScanConfig | undefined;
-  /** Called once the daemon is up (tests, lab). */
-  onReady?: (info: { port: number | null }) => void;
   /** The backends to choose from instead of the ones daxmon ships (tests). */
   backendCatalog?: Partial<Record<BackendName, Backend>>;
   /** Where the log goes instead of stderr (tests). */
