@@ -9,13 +9,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { CheckConfig } from './checks/types.js';
+import type { ReplayCommandOptions } from './commands/replay.js';
+import type { DaemonOptions } from './daemon/options.js';
 import { DaxmonError, isDaxmonError } from './errors.js';
 import { RECORDING_FORMATS } from './events/recording.js';
-import type { RefcountModel } from './events/types.js';
 import { BACKEND_CHOICES, type BackendChoice } from './probes/select.js';
 import { parsePagesQuery } from './scan/pages-query.js';
 import { DEFAULT_SCAN_CONFIG } from './scan/service.js';
-import type { FsyncPolicy, Journal } from './violations/journal.js';
+import type { FsyncPolicy } from './violations/journal.js';
 
 const VERSION = readVersion();
 
@@ -258,17 +259,9 @@ function defaultJournalDir(): string {
   return path.join(base, 'daxmon');
 }
 
-async function cmdRun(argv: string[], record: boolean): Promise<number> {
-  const { values: v } = parse(record ? 'record' : 'run', argv, {
-    ...RUN_OPTIONS,
-    ...(record ? { out: { type: 'string' } } : {}),
-  });
-  if (v.help) return help(record ? 'record' : 'run');
-  const out = record ? (v.out as string | undefined) : (v.record as string | undefined);
-  if (record && (!out || out === '-')) {
-    throw new DaxmonError('DAXMON_E_USAGE', 'daxmon record needs --out FILE (a file path)');
-  }
-  if (v['record-format'] !== undefined && !out) {
+/** The options `run` and `record` share, from their flags. */
+function daemonOptions(v: Values, record: boolean): DaemonOptions {
+  if (v['record-format'] !== undefined && !(record ? v.out : v.record)) {
     throw new DaxmonError(
       'DAXMON_E_USAGE',
       '--record-format needs --record FILE (or daxmon record --out FILE)',
@@ -279,8 +272,7 @@ async function cmdRun(argv: string[], record: boolean): Promise<number> {
   }
   const level =
     oneOf(v, 'log-level', ['fatal', 'error', 'warn', 'info', 'debug', 'trace'] as const) ?? 'info';
-  const { runDaemon } = await import('./daemon.js');
-  return runDaemon({
+  return {
     listen: v.listen ? parseListen(v.listen as string) : record ? null : { host: '127.0.0.1', port: 9464 },
     backend: oneOf(v, 'backend', BACKEND_CHOICES) ?? ('auto' as BackendChoice),
     strict: Boolean(v.strict),
@@ -288,7 +280,7 @@ async function cmdRun(argv: string[], record: boolean): Promise<number> {
     journalDir: v['no-journal'] ? null : ((v['journal-dir'] as string | undefined) ?? defaultJournalDir()),
     fsync: oneOf(v, 'fsync', ['always', 'interval', 'never'] as const) ?? ('always' as FsyncPolicy),
     logLevel: level,
-    recordPath: out,
+    recordPath: v.record as string | undefined,
     recordFormat: oneOf(v, 'record-format', RECORDING_FORMATS),
     apiTokenFile: v['api-token-file'] as string | undefined,
     checkConfig: checkConfig(v, true),
@@ -298,7 +290,27 @@ async function cmdRun(argv: string[], record: boolean): Promise<number> {
       intervalSeconds: num(v, 'scan-interval-seconds', 0) ?? DEFAULT_SCAN_CONFIG.intervalSeconds,
       pagesPerSecond: num(v, 'scan-pages-per-second', 1) ?? DEFAULT_SCAN_CONFIG.pagesPerSecond,
     },
-  });
+  };
+}
+
+async function cmdRun(argv: string[]): Promise<number> {
+  const { values: v } = parse('run', argv, RUN_OPTIONS);
+  if (v.help) return help('run');
+  const o = daemonOptions(v, false);
+  const { runDaemon } = await import('./commands/run.js');
+  return runDaemon(o);
+}
+
+async function cmdRecord(argv: string[]): Promise<number> {
+  const { values: v } = parse('record', argv, { ...RUN_OPTIONS, out: { type: 'string' } });
+  if (v.help) return help('record');
+  const out = v.out as string | undefined;
+  if (!out || out === '-') {
+    throw new DaxmonError('DAXMON_E_USAGE', 'daxmon record needs --out FILE (a file path)');
+  }
+  const o = daemonOptions(v, true);
+  const { runRecord } = await import('./commands/record.js');
+  return runRecord({ ...o, out });
 }
 
 async function cmdPages(argv: string[]): Promise<number> {
@@ -357,37 +369,16 @@ async function cmdReplay(argv: string[]): Promise<number> {
       `daxmon replay takes one FILE (got ${positionals.length}); "-" reads stdin`,
     );
   }
-  const file = positionals[0]!;
-  const { replay, summarize, formatSummary } = await import('./replay.js');
-  let journal: Journal | null = null;
-  let firstId: number | undefined;
-  if (v['journal-dir']) {
-    const { Journal, nextIdAfter } = await import('./violations/journal.js');
-    journal = new Journal({ dir: v['journal-dir'] as string });
-    firstId = nextIdAfter(journal.open().violations);
-  }
-  const r = await replay(file, {
-    model: oneOf(v, 'model', ['old', 'new'] as const) as RefcountModel | undefined,
+  const o: ReplayCommandOptions = {
+    json: Boolean(v.json),
     strict: Boolean(v.strict),
+    failOnViolation: Boolean(v['fail-on-violation']),
+    model: oneOf(v, 'model', ['old', 'new'] as const),
+    journalDir: v['journal-dir'] as string | undefined,
     checkConfig: checkConfig(v, false),
-    ...(journal ? { sink: { violation: (x, u) => journal!.write(x, u) } } : {}),
-    ...(firstId !== undefined ? { firstViolationId: firstId } : {}),
-  });
-  journal?.close();
-  const s = summarize(file, r);
-  if (v.json) process.stdout.write(JSON.stringify(s, null, 2) + '\n');
-  else process.stdout.write(formatSummary(s));
-  for (const e of r.errors.slice(0, 20))
-    process.stderr.write(`daxmon replay: ${file}:${e.line}: ${e.message}\n`);
-  if (r.errors.length > 20) process.stderr.write(`daxmon replay: … ${r.errors.length - 20} more bad lines\n`);
-  // Unusable input is 2 whether or not --strict was given; a --strict stop at a bad line is 3.
-  if (r.unusable) {
-    process.stderr.write(`daxmon replay: ${r.fatal}\n`);
-    return 2;
-  }
-  if (r.errors.length > 0) return 3;
-  if (v['fail-on-violation'] && r.violations.length > 0) return 1;
-  return 0;
+  };
+  const { runReplay } = await import('./commands/replay.js');
+  return runReplay(positionals[0]!, o);
 }
 
 async function cmdDoctor(argv: string[]): Promise<number> {
@@ -438,9 +429,9 @@ export async function main(argv: string[]): Promise<number> {
       process.stdout.write(`daxmon ${VERSION}\n`);
       return 0;
     case 'run':
-      return cmdRun(rest, false);
+      return cmdRun(rest);
     case 'record':
-      return cmdRun(rest, true);
+      return cmdRecord(rest);
     case 'replay':
       return cmdReplay(rest);
     case 'doctor':

@@ -1,17 +1,16 @@
 /**
- * Replay: a recorded stream (NDJSON or binary, see src/events/recording.ts) through exactly the live pipeline. Used by `daxmon replay`, by the
- * tests (fixtures in test/fixtures/streams) and by the bench.
+ * Replay: a recorded stream (NDJSON or binary, see src/events/recording.ts) through exactly the
+ * live pipeline. The engine of `daxmon replay` (src/commands/replay.ts), of the tests (fixtures in
+ * test/fixtures/streams) and of the bench.
  */
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { CheckActivity } from './checks/engine.js';
 import type { CheckConfig } from './checks/types.js';
 import { DaxmonError } from './errors.js';
 import type { StreamHeader } from './events/ndjson.js';
 import { createRecordingDecoder, type RecordingDecoder } from './events/recording.js';
-import { EVENT_TYPES, type DaxEvent, type RefcountModel } from './events/types.js';
+import type { DaxEvent, RefcountModel } from './events/types.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
-import { FOLIO_STATES } from './state/folio-store.js';
 import type { Violation, ViolationSink, ViolationUpdate } from './violations/violation.js';
 
 export interface ReplayOptions {
@@ -51,97 +50,119 @@ export async function replay(
   input: string | Readable | Buffer,
   opts: ReplayOptions = {},
 ): Promise<ReplayResult> {
-  const violations: Violation[] = [];
-  const errors: InputError[] = [];
-  let fatal: string | null = null;
-  let unusable = false;
-  let header: StreamHeader | null = null;
-  let pipeline: Pipeline | null = null;
-  let events = 0;
-  let pendingStop = false;
-  const collector: ViolationSink = {
-    violation(v: Violation, u: ViolationUpdate) {
-      if (u === 'new') violations.push(v);
-      opts.sink?.violation(v, u);
-    },
-  };
-  const ensurePipeline = (): Pipeline | null => {
-    if (pipeline) return pipeline;
-    const model = opts.model ?? header?.kernel.model;
+  const run = new ReplayRun(opts);
+  const started = process.hrtime.bigint();
+  await run.feed(input);
+  return run.finish(Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/** One replay: the decoder's callbacks, and the pipeline built once the model is known. */
+class ReplayRun {
+  private readonly violations: Violation[] = [];
+  private readonly errors: InputError[] = [];
+  private fatal: string | null = null;
+  private unusable = false;
+  private header: StreamHeader | null = null;
+  private pipeline: Pipeline | null = null;
+  private events = 0;
+  private readonly collector: ViolationSink;
+  private readonly decoder: RecordingDecoder;
+
+  constructor(private readonly opts: ReplayOptions) {
+    this.collector = {
+      violation: (v: Violation, u: ViolationUpdate) => {
+        if (u === 'new') this.violations.push(v);
+        opts.sink?.violation(v, u);
+      },
+    };
+    this.decoder = createRecordingDecoder({
+      header: (h) => {
+        this.header = h;
+      },
+      event: (e) => this.event(e),
+      error: (message, line, isFatal) => this.error(message, line, isFatal),
+    });
+  }
+
+  async feed(input: string | Readable | Buffer): Promise<void> {
+    if (typeof input === 'string' || !Buffer.isBuffer(input)) {
+      const stream = typeof input === 'string' ? openInput(input) : input;
+      for await (const chunk of stream) {
+        this.decoder.push(chunk as Buffer);
+        if (this.fatal) break;
+      }
+      if (typeof input === 'string' && input !== '-') (stream as fs.ReadStream).destroy();
+    } else {
+      this.decoder.push(input);
+    }
+    if (!this.fatal) this.decoder.end();
+  }
+
+  finish(seconds: number): ReplayResult {
+    const p =
+      this.ensurePipeline() ??
+      buildPipeline({ model: 'new', kernelRelease: 'unknown', sink: this.collector });
+    // Time-based checks see the stream's last moment: a wait still open at the end of a recording
+    // is judged by how long it had lasted when the recording stopped.
+    p.tick(p.state.lastT);
+    return {
+      header: this.header,
+      model: p.state.model,
+      release: this.header?.kernel.release ?? 'unknown',
+      events: this.events,
+      errors: this.errors,
+      fatal: this.fatal,
+      unusable: this.unusable,
+      violations: this.violations,
+      pipeline: p,
+      seconds,
+    };
+  }
+
+  private event(e: DaxEvent): void {
+    const p = this.ensurePipeline();
+    if (!p) {
+      this.decoder.stop();
+      return;
+    }
+    p.ingest(e);
+    this.events++;
+    this.opts.onEvent?.(e);
+  }
+
+  private error(message: string, line: number, isFatal: boolean): void {
+    // A headerless stream is fine when --model supplies what its header would have said.
+    if (!isFatal && this.opts.model && this.header === null && message.startsWith('missing header')) return;
+    this.errors.push({ line, message });
+    let stop = isFatal;
+    if (isFatal) {
+      this.fatal = line > 0 ? `line ${line}: ${message}` : message;
+      this.unusable = true;
+    } else if (this.opts.strict) {
+      this.fatal = `line ${line}: ${message} (--strict stops at the first bad line)`;
+      stop = true;
+    }
+    if (stop) this.decoder.stop();
+  }
+
+  private ensurePipeline(): Pipeline | null {
+    if (this.pipeline) return this.pipeline;
+    const model = this.opts.model ?? this.header?.kernel.model;
     if (!model) {
-      fatal = 'the stream has no header naming the refcount model: pass --model old|new';
-      unusable = true;
+      this.fatal = 'the stream has no header naming the refcount model: pass --model old|new';
+      this.unusable = true;
       return null;
     }
-    pipeline = buildPipeline({
+    this.pipeline = buildPipeline({
       model,
-      kernelRelease: header?.kernel.release ?? 'unknown',
-      sink: collector,
-      ...(opts.checkConfig ? { checkConfig: opts.checkConfig } : {}),
+      kernelRelease: this.header?.kernel.release ?? 'unknown',
+      sink: this.collector,
+      ...(this.opts.checkConfig ? { checkConfig: this.opts.checkConfig } : {}),
       assumeProbesWhenUnknown: true,
-      ...(opts.firstViolationId !== undefined ? { firstViolationId: opts.firstViolationId } : {}),
+      ...(this.opts.firstViolationId !== undefined ? { firstViolationId: this.opts.firstViolationId } : {}),
     });
-    return pipeline;
-  };
-  const decoder: RecordingDecoder = createRecordingDecoder({
-    header(h) {
-      header = h;
-    },
-    event(e) {
-      const p = ensurePipeline();
-      if (!p) {
-        decoder.stop();
-        return;
-      }
-      p.ingest(e);
-      events++;
-      opts.onEvent?.(e);
-    },
-    error(message, line, isFatal) {
-      // A headerless stream is fine when --model supplies what its header would have said.
-      if (!isFatal && opts.model && header === null && message.startsWith('missing header')) return;
-      errors.push({ line, message });
-      if (isFatal) {
-        fatal = line > 0 ? `line ${line}: ${message}` : message;
-        unusable = true;
-      } else if (opts.strict) {
-        fatal = `line ${line}: ${message} (--strict stops at the first bad line)`;
-        pendingStop = true;
-      }
-      if (isFatal || pendingStop) decoder.stop();
-    },
-  });
-
-  const started = process.hrtime.bigint();
-  if (typeof input === 'string' || !Buffer.isBuffer(input)) {
-    const stream = typeof input === 'string' ? openInput(input) : input;
-    for await (const chunk of stream) {
-      decoder.push(chunk as Buffer);
-      if (fatal) break;
-    }
-    if (typeof input === 'string' && input !== '-') (stream as fs.ReadStream).destroy();
-  } else {
-    decoder.push(input);
+    return this.pipeline;
   }
-  if (!fatal) decoder.end();
-  const p = ensurePipeline() ?? buildPipeline({ model: 'new', kernelRelease: 'unknown', sink: collector });
-  // Time-based checks see the stream's last moment: a wait still open at the end of a recording
-  // is judged by how long it had lasted when the recording stopped.
-  p.tick(p.state.lastT);
-  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const hdr = header as StreamHeader | null;
-  return {
-    header: hdr,
-    model: p.state.model,
-    release: hdr?.kernel.release ?? 'unknown',
-    events,
-    errors,
-    fatal,
-    unusable,
-    violations,
-    pipeline: p,
-    seconds,
-  };
 }
 
 function openInput(file: string): Readable {
@@ -165,91 +186,4 @@ function openInput(file: string): Readable {
     );
   }
   return fs.createReadStream(file, { highWaterMark: 1 << 20 });
-}
-
-export interface ReplaySummary {
-  file: string;
-  kernel: { release: string; model: RefcountModel };
-  events: { total: number; byType: Record<string, number> };
-  inputErrors: { count: number; first: InputError[] };
-  fatal: string | null;
-  pgmaps: { id: string; type: string; device: string | null; pages: number; phase: string }[];
-  folios: { tracked: number; byState: Record<string, number>; uncertain: number };
-  violations: { total: number; byKind: Record<string, number>; items: Violation[] };
-  checks: CheckActivity[];
-  seconds: number;
-  eventsPerSecond: number;
-}
-
-export function summarize(file: string, r: ReplayResult, maxErrors = 20): ReplaySummary {
-  const st = r.pipeline.state;
-  const byType: Record<string, number> = {};
-  for (const [t, n] of st.eventsByType.entries()) if (n > 0) byType[eventTypeName(t)] = n;
-  const byState: Record<string, number> = {};
-  let uncertain = 0;
-  for (const s of FOLIO_STATES) byState[s] = 0;
-  const buckets = [...st.pgmaps.all, st.unassigned];
-  for (const b of buckets) {
-    FOLIO_STATES.forEach((s, i) => (byState[s]! += b.stateCounts[i]!));
-    uncertain += b.uncertain;
-  }
-  const byKind: Record<string, number> = {};
-  for (const v of r.violations) byKind[v.kind] = (byKind[v.kind] ?? 0) + 1;
-  return {
-    file,
-    kernel: { release: r.release, model: r.model },
-    events: { total: r.events, byType },
-    inputErrors: { count: r.errors.length, first: r.errors.slice(0, maxErrors) },
-    fatal: r.fatal,
-    pgmaps: st.pgmaps.all.map((p) => ({
-      id: p.id,
-      type: p.type,
-      device: p.device,
-      pages: p.ranges.reduce((a, x) => a + x.nrPages, 0),
-      phase: p.phase,
-    })),
-    folios: { tracked: st.folios.size, byState, uncertain },
-    violations: { total: r.violations.length, byKind, items: r.violations },
-    checks: r.pipeline.engine.activity(),
-    seconds: r.seconds,
-    eventsPerSecond: r.seconds > 0 ? Math.round(r.events / r.seconds) : 0,
-  };
-}
-
-function eventTypeName(i: number): string {
-  return EVENT_TYPES[i] ?? `type${i}`;
-}
-
-export function formatSummary(s: ReplaySummary): string {
-  const lines: string[] = [];
-  lines.push(`daxmon replay ${s.file}`);
-  lines.push(`  kernel      ${s.kernel.release} (${s.kernel.model} refcount model)`);
-  const types = Object.entries(s.events.byType)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
-  lines.push(`  events      ${s.events.total}${types ? ` (${types})` : ''}`);
-  if (s.inputErrors.count > 0) lines.push(`  bad lines   ${s.inputErrors.count}`);
-  lines.push(
-    `  pgmaps      ${s.pgmaps.length}${s.pgmaps.length ? ': ' + s.pgmaps.map((p) => `${p.id} ${p.type}${p.device ? ' ' + p.device : ''} ${p.pages} pages ${p.phase}`).join('; ') : ''}`,
-  );
-  const states = Object.entries(s.folios.byState)
-    .filter(([, n]) => n > 0)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
-  lines.push(
-    `  folios      ${s.folios.tracked} tracked${states ? ` (${states})` : ''}${s.folios.uncertain ? `, ${s.folios.uncertain} uncertain` : ''}`,
-  );
-  const kinds = Object.entries(s.violations.byKind)
-    .map(([k, v]) => `${k} ${v}`)
-    .join(', ');
-  lines.push(`  violations  ${s.violations.total}${kinds ? ` (${kinds})` : ''}`);
-  for (const v of s.violations.items.slice(0, 20)) {
-    lines.push(`    ${v.id} ${v.severity} ${v.kind}${v.pfn !== null ? ` pfn ${v.pfn}` : ''}: ${v.message}`);
-  }
-  if (s.violations.items.length > 20) lines.push(`    … ${s.violations.items.length - 20} more (use --json)`);
-  const inactive = s.checks.filter((c) => !c.active);
-  if (inactive.length) lines.push(`  inactive    ${inactive.map((c) => c.kind).join(', ')}`);
-  lines.push(`  took        ${s.seconds.toFixed(3)} s (${s.eventsPerSecond} events/s)`);
-  if (s.fatal) lines.push(`  stopped     ${s.fatal}`);
-  return lines.join('\n') + '\n';
 }

@@ -3,13 +3,10 @@
  * series) under qemu with pmem, runs daxmon and a looping DAX workload inside, forwards daxmon's
  * port and prints the URLs; Ctrl-C stops daxmon and the guest. The work is in src/vmlab/lab.ts.
  */
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DaxmonError } from '../errors.js';
+import { PACKAGE_ROOT } from '../package-root.js';
 import { runLab } from '../vmlab/lab.js';
-
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 export async function runLabCli(argv: string[]): Promise<number> {
   let v: Record<string, string | boolean | undefined>;
@@ -52,7 +49,7 @@ export async function runLabCli(argv: string[]): Promise<number> {
     );
   }
   const r = await runLab({
-    repoDir: REPO,
+    repoDir: PACKAGE_ROOT,
     series: (v.kernel as string | undefined) ?? '7',
     fs,
     pmem,

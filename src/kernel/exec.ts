@@ -3,9 +3,6 @@
  * dpkg-query, bpftool). One injectable runner so tests can feed canned output, and so a missing
  * or hanging tool becomes a result, never an exception.
  */
-import { existsSync } from 'node:fs';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 
 export interface RunResult {
@@ -76,18 +73,3 @@ export const execaRunner: CommandRunner = async (command, args, opts) => {
   }
   return { exitCode, stdout, stderr };
 };
-
-/**
- * The daxmon package root (where package.json is): two levels above this file both in src/kernel
- * (tests, tsc --noEmit) and dist/kernel (built), but walked up rather than assumed.
- */
-export function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 6; i++) {
-    if (existsSync(path.join(dir, 'package.json'))) return dir;
-    const up = path.dirname(dir);
-    if (up === dir) break;
-    dir = up;
-  }
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-}

@@ -9,7 +9,8 @@ import { access, readFile } from 'node:fs/promises';
 import { constants as fsConstants } from 'node:fs';
 import path from 'node:path';
 import { reason } from './errors.js';
-import { execaRunner, packageRoot } from './exec.js';
+import { PACKAGE_ROOT } from '../package-root.js';
+import { execaRunner } from './exec.js';
 import type { CommandRunner } from './exec.js';
 import { PROG_TYPES } from './facts.js';
 import type { ProgType, ProgTypeResult } from './facts.js';
@@ -18,7 +19,7 @@ import type { ProgType, ProgTypeResult } from './facts.js';
 export const BPFCHECK_NOT_BUILT = 'daxmon-bpfcheck not built: run npm run build:bpf';
 
 export function defaultBpfcheckPath(): string {
-  return path.join(packageRoot(), 'bpf', 'build', 'daxmon-bpfcheck');
+  return path.join(PACKAGE_ROOT, 'bpf', 'build', 'daxmon-bpfcheck');
 }
 
 function all(loads: boolean | null, detail: string): Record<ProgType, ProgTypeResult> {

@@ -8,7 +8,7 @@
 import { execa, type ResultPromise } from 'execa';
 import type { BackendName, DaxEvent } from '../events/types.js';
 import type { BackendLaunch, BackendLog, Emit } from './backend.js';
-import { monotonicNs } from './libbpf/records.js';
+import { monotonicNs } from '../clock.js';
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 

@@ -1,114 +1,131 @@
 /**
- * `daxmon run` on this host, as a real process: it starts with whatever the kernel allows, serves
- * /metrics and the API, says why it is not ready, restores the journal, and stops cleanly.
- *
- * Written for the development host (no kprobes or fentry allowed, no pmem, bpftrace 0.17): the
- * bpftrace backend starts, most probes are refused, and no check can run.
+ * The daemon behind `daxmon run` / `daxmon record`, on a kernel described by fixtures rather than
+ * on whatever kernel runs the tests: the 7.3 kallsyms and the pmem sysfs tree of
+ * test/fixtures/kernel (new refcount model, no BTF, two fsdax namespaces and a device-dax
+ * instance), and, where probes are needed, a scripted backend process in place of bpftrace.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileCli, REPO, type CompiledCli } from '../cli/compiled-cli.js';
-import type { Violation } from '../../src/violations/violation.js';
+import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/daemon/daemon.js';
+import type { DaxEvent } from '../../src/events/types.js';
+import type { KernelFacts } from '../../src/kernel/facts.js';
+import { gatherKernelFacts } from '../../src/kernel/gather.js';
+import type { Backend, StreamDecoder } from '../../src/probes/backend.js';
+import { libbpfBackend } from '../../src/probes/libbpf/plan.js';
 import { replay } from '../../src/replay.js';
+import { Journal } from '../../src/violations/journal.js';
+import type { Violation } from '../../src/violations/violation.js';
+import { PMEM_PFN, Stream } from '../helpers/events.js';
+import { fixture } from '../kernel/helpers/fixtures.js';
 
-let compiled: CompiledCli;
+const RELEASE = '7.3.4+deb13-amd64';
+const NOWHERE = '/nonexistent-daxmon-root';
+const SCRIPTED = path.join(__dirname, 'fixtures', 'scripted-backend.mjs');
+
+let facts: KernelFacts;
 let dir: string;
-const children: ChildProcess[] = [];
 
 beforeAll(async () => {
-  compiled = await compileCli();
-  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-run-'));
+  facts = await gatherKernelFacts({
+    release: RELEASE,
+    procRoot: fixture('new-7.3', 'proc'),
+    sysRoot: fixture('pmem', 'sys'),
+    devRoot: fixture('pmem', 'dev'),
+    bootRoot: NOWHERE,
+    modulesRoot: NOWHERE,
+    progTypes: false,
+    tools: false,
+  });
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-daemon-'));
 });
-afterAll(async () => {
-  await Promise.all(children.map(stopped));
-  fs.rmSync(dir, { recursive: true, force: true });
-  compiled?.cleanup();
-});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+interface LogLine {
+  level: number;
+  msg: string;
+  [k: string]: unknown;
+}
+
+interface Started {
+  daemon: RunningDaemon;
+  url: string;
+  log: LogLine[];
+}
+
+async function start(o: Partial<DaemonOptions>): Promise<Started> {
+  const log: LogLine[] = [];
+  const daemon = await startDaemon({
+    listen: { host: '127.0.0.1', port: 0 },
+    backend: 'auto',
+    strict: false,
+    journalDir: null,
+    fsync: 'always',
+    logLevel: 'info',
+    checkConfig: {},
+    facts,
+    logDestination: { write: (s: string) => void log.push(JSON.parse(s) as LogLine) },
+    ...o,
+  });
+  return { daemon, url: `http://127.0.0.1:${daemon.port}`, log };
+}
+
+const get = async (url: string) => (await fetch(url)).json() as Promise<Record<string, unknown>>;
+
+/** Events as JSON lines on stdout, as the scripted backend writes them. */
+function jsonLines(): StreamDecoder {
+  let carry = '';
+  return {
+    push(chunk, emit) {
+      const lines = (carry + chunk.toString('utf8')).split('\n');
+      carry = lines.pop() ?? '';
+      for (const l of lines) if (l.trim()) emit(JSON.parse(l) as DaxEvent);
+    },
+    end() {},
+  };
+}
 
 /**
- * Make sure a daemon and the backends it started are gone, even when a test failed halfway:
- * SIGTERM first (a SIGKILLed daemon would orphan its bpftrace), SIGKILL for whatever is left.
+ * A "bpftrace" that plays `startEvents`, and `lastEvents` while it is being stopped; its plan
+ * knows up front that folio_map_pte cannot attach.
  */
-async function stopped(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return;
-  const backends = childrenOf(child.pid);
-  const exit = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-  await exit;
-  clearTimeout(timer);
-  for (const pid of backends) if (alive(pid)) process.kill(pid, 'SIGKILL');
-}
-
-interface Daemon {
-  child: ChildProcess;
-  /** Parsed pino lines from stderr so far. */
-  log: { msg?: string; url?: string; level?: number }[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function daxmon(args: string[]): Daemon {
-  const child = spawn(process.execPath, [compiled.cli, ...args], {
-    cwd: REPO,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.push(child);
-  const d: Daemon = {
-    child,
-    log: [],
-    exited: new Promise((resolve) => child.on('exit', (code, signal) => resolve({ code, signal }))),
+function scriptedBackend(name: string, startEvents: DaxEvent[], lastEvents: DaxEvent[]): Backend {
+  const files = ['start', 'last'].map((n) => path.join(dir, `${name}-${n}.json`));
+  fs.writeFileSync(files[0]!, JSON.stringify(startEvents));
+  fs.writeFileSync(files[1]!, JSON.stringify(lastEvents));
+  return {
+    name: 'bpftrace',
+    available: () => ({ ok: true }),
+    plan: () => ({
+      command: process.execPath,
+      args: [SCRIPTED, ...files],
+      probes: ['zone_device_free', 'folio_map_pte'],
+      unavailable: [{ probe: 'folio_map_pte', reason: 'not in this script' }],
+      stdout: jsonLines(),
+      onStderrLine: () => undefined,
+    }),
   };
-  let carry = '';
-  child.stderr!.on('data', (c: Buffer) => {
-    const lines = (carry + c.toString()).split('\n');
-    carry = lines.pop() ?? '';
-    for (const l of lines) {
-      try {
-        d.log.push(JSON.parse(l) as Daemon['log'][number]);
-      } catch {
-        d.log.push({ msg: l });
-      }
-    }
-  });
-  child.stdout!.resume();
-  return d;
 }
 
-async function until<T>(f: () => T | undefined, what: string, timeoutMs = 15_000): Promise<T> {
+/** The probe attaches, a folio is freed while still mapped (V3); the same again on stop. */
+function freedWhileMapped(): { startEvents: DaxEvent[]; lastEvents: DaxEvent[] } {
+  const s = new Stream('new').probes(['zone_device_free'], 'bpftrace').pgmap();
+  s.insert(PMEM_PFN).map(PMEM_PFN, 1, 1).free(PMEM_PFN, 0, 1);
+  const startEvents = s.events.splice(0);
+  s.insert(PMEM_PFN + 1)
+    .map(PMEM_PFN + 1, 1, 1)
+    .free(PMEM_PFN + 1, 0, 1);
+  return { startEvents, lastEvents: s.events };
+}
+
+async function until<T>(f: () => Promise<T | undefined>, what: string, timeoutMs = 10_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const v = f();
+    const v = await f();
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 20));
-  }
-}
-
-/** Pids of the processes whose parent is `pid` (the backends it started). */
-function childrenOf(pid: number): number[] {
-  return fs
-    .readdirSync('/proc')
-    .filter((p) => /^\d+$/.test(p))
-    .filter((p) => {
-      try {
-        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
-        return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === pid;
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -129,8 +146,8 @@ function previousRun(journalDir: string): Violation {
     expected: { mapcount: '0' },
     pid: 4242,
     comm: 'writer',
-    stack: ['free_zone_device_folio+0x0'],
-    kernel: { release: '7.3.4+deb13-amd64', model: 'new' },
+    stack: ['free_zone_device_free+0x0'],
+    kernel: { release: RELEASE, model: 'new' },
     recentEvents: [],
     count: 1,
     lastT: 5_000_000_000,
@@ -147,104 +164,176 @@ function previousRun(journalDir: string): Violation {
   return { ...v, count: 3, lastT: 6_000_000_000 };
 }
 
-describe('daxmon run on this host', () => {
-  it('serves metrics and the API, is not ready and says why, restores the journal, and exits 0 on SIGTERM', async () => {
-    const journalDir = path.join(dir, 'journal');
-    const journaled = previousRun(journalDir);
-    const d = daxmon(['run', '--listen', '127.0.0.1:0', '--backend', 'auto', '--journal-dir', journalDir]);
-    try {
-      const url = await until(
-        () => d.log.find((l) => l.msg === 'serving metrics and API')?.url?.replace(/\/metrics$/, ''),
-        'the daemon to listen',
-      );
-      // Let the backend settle: bpftrace reports its probes once its BEGIN ran (here: the fs_dax
-      // fault tracepoints, the only hooks this kernel allows), or it exits.
-      const deadline = Date.now() + 15_000;
-      let anyAttached = false;
-      for (;;) {
-        const s = (await (await fetch(`${url}/api/state`)).json()) as {
-          probes: { attached: boolean }[];
-          backends: { lastExit: unknown }[];
-        };
-        anyAttached = s.probes.some((p) => p.attached);
-        if (anyAttached || s.backends.some((b) => b.lastExit !== null)) break;
-        if (Date.now() > deadline) throw new Error('the backend never reported its probes');
-        await new Promise((r) => setTimeout(r, 50));
-      }
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 
+describe('the daemon on a kernel where no backend can run', () => {
+  it('serves the kernel it was given, the pgmaps sysfs shows and the journal; not ready, and says why', async () => {
+    const journalDir = path.join(dir, 'journal-none');
+    const journaled = previousRun(journalDir);
+    // libbpf needs BTF, which this kernel lacks; the bpftrace backend is left out of this build.
+    const { daemon, url, log } = await start({ journalDir, backendCatalog: { libbpf: libbpfBackend } });
+    try {
       const metrics = await (await fetch(`${url}/metrics`)).text();
       expect(metrics).toMatch(
-        new RegExp(
-          `^daxmon_kernel_info\\{release="${os.release().replace(/[.+]/g, '\\$&')}",refcount_model="new"\\} 1$`,
-          'm',
-        ),
+        /^daxmon_kernel_info\{release="7\.3\.4\+deb13-amd64",refcount_model="new"\} 1$/m,
       );
-      const unattached = [
-        ...metrics.matchAll(/^daxmon_probe_attached\{probe="(\w+)",backend="(\w+)"\} 0$/gm),
-      ];
-      expect(unattached.length).toBeGreaterThan(0);
-      expect(unattached.map((m) => m[1])).toContain('zone_device_free');
-      for (const m of unattached) expect(['libbpf', 'bpftrace']).toContain(m[2]);
+      expect(metrics).toMatch(/^daxmon_pgmaps 3$/m);
 
       const ready = await fetch(`${url}/readyz`);
       expect(ready.status).toBe(503);
-      const body = (await ready.json()) as { ready: boolean; reason: string };
-      expect(body.ready).toBe(false);
-      // No check can run here, whatever did attach (here bpftrace gets the fs_dax fault
-      // tracepoints); the reason names what is missing.
-      if (anyAttached) expect(body.reason).toMatch(/^no check can run with the probes attached \(/);
-      expect(body.reason).toMatch(/unavailable: .*zone_device_free \(/);
+      expect(((await ready.json()) as { reason: string }).reason).toMatch(
+        /^no probe backend can run here: libbpf: DAXMON_E_LIBBPF_NO_BTF: .*; bpftrace: not built into this daxmon$/,
+      );
 
-      const vs = (await (await fetch(`${url}/api/violations`)).json()) as {
-        items: Violation[];
-        total: number;
-      };
+      const pgmaps = (await (await fetch(`${url}/api/pgmaps`)).json()) as { device: string }[];
+      expect(pgmaps.map((p) => p.device).sort()).toEqual(['dax0.0', 'namespace0.0', 'namespace1.0']);
+      const vs = (await get(`${url}/api/violations`)) as { items: Violation[]; total: number };
       expect(vs.total).toBe(1);
       expect(vs.items[0]).toEqual(journaled);
-      expect((await fetch(`${url}/api/violations/v7`)).status).toBe(200);
 
-      const backends = childrenOf(d.child.pid!);
-      d.child.kill('SIGTERM');
-      const exit = await d.exited;
-      expect(exit).toEqual({ code: 0, signal: null });
-      expect(d.log.some((l) => l.msg === 'stopped')).toBe(true);
-      for (const pid of backends)
-        expect(alive(pid), `backend process ${pid} outlived the daemon`).toBe(false);
+      expect(log.map((l) => l.msg)).toEqual(
+        expect.arrayContaining([
+          `kernel ${RELEASE}: new refcount model`,
+          'journal opened',
+          'discovered existing pgmaps',
+          'serving metrics and API',
+          'daxmon running',
+        ]),
+      );
+      expect(
+        log.find((l) => l.msg.startsWith('backend libbpf unavailable: DAXMON_E_LIBBPF_NO_BTF')),
+      ).toBeDefined();
     } finally {
-      await stopped(d.child);
+      await daemon.stop('test over');
     }
+    expect(log.slice(-2).map((l) => l.msg)).toEqual(['shutting down', 'stopped']);
   });
 
-  it('--duration stops it by itself with exit code 0', async () => {
-    const d = daxmon([
-      'run',
-      '--listen',
-      '127.0.0.1:0',
-      '--backend',
-      'none',
-      '--no-journal',
-      '--duration',
-      '1',
-    ]);
-    const exit = await d.exited;
-    expect(exit).toEqual({ code: 0, signal: null });
-    expect(d.log.find((l) => l.msg === 'shutting down')).toMatchObject({ why: '--duration 1s elapsed' });
-  });
-
-  it('record --out FILE.dxb writes a binary recording that replays to what the live run saw', async () => {
-    const out = path.join(dir, 'live.dxb');
-    const d = daxmon(['record', '--out', out, '--backend', 'auto', '--no-journal', '--duration', '4']);
-    const { code } = await d.exited;
-    expect(code).toBe(0);
-    const head = fs.readFileSync(out).subarray(0, 8).toString('latin1');
-    expect(head).toBe('DAXMONB1');
-    const r = await replay(out);
-    expect(r.errors).toEqual([]);
-    expect(r.release).toBe(os.release());
-    // The backend's start and its probe reports are events too: the recording is not just a header.
-    const types = [...r.pipeline.state.eventsByType.entries()].filter(([, n]) => n > 0);
-    expect(types.length).toBeGreaterThan(0);
-    expect(r.events).toBeGreaterThan(0);
-    expect(r.pipeline.state.probes.size).toBeGreaterThan(0);
+  it('--strict refuses to start without a backend', async () => {
+    await expect(start({ backend: 'libbpf', strict: true, listen: null })).rejects.toMatchObject({
+      code: 'DAXMON_E_NO_BACKEND',
+      message: expect.stringMatching(
+        /^--strict: no probe backend can run here \(libbpf: DAXMON_E_LIBBPF_NO_BTF/,
+      ),
+    });
   });
 });
+
+describe('the daemon with a backend that reports probes and violations', () => {
+  it('sends a violation to the journal, the API, the metrics and the log, and journals the last events on stop', async () => {
+    const journalDir = path.join(dir, 'journal-live');
+    previousRun(journalDir);
+    const { startEvents, lastEvents } = freedWhileMapped();
+    let backendPids: number[] = [];
+    const { daemon, url, log } = await start({
+      journalDir,
+      backendCatalog: { libbpf: libbpfBackend, bpftrace: scriptedBackend('live', startEvents, lastEvents) },
+    });
+    try {
+      backendPids = scriptedBackendPids();
+      expect(backendPids).toHaveLength(1);
+      const vs = await until(async () => {
+        const r = (await get(`${url}/api/violations`)) as { items: Violation[]; total: number };
+        return r.total === 2 ? r : undefined;
+      }, 'the violation');
+      expect(vs.items.map((v) => [v.id, v.kind, v.pfn])).toEqual([
+        ['v8', 'free_while_mapped', PMEM_PFN],
+        ['v7', 'free_while_mapped', 0x140003],
+      ]);
+
+      const metrics = await (await fetch(`${url}/metrics`)).text();
+      // Counted once, as it was raised; the journaled v7 is history, not a new violation.
+      expect(metrics).toMatch(/^daxmon_violations_total\{kind="free_while_mapped",severity="error"\} 1$/m);
+      expect(metrics).toMatch(/^daxmon_probe_attached\{probe="zone_device_free",backend="bpftrace"\} 1$/m);
+      expect(metrics).toMatch(/^daxmon_probe_attached\{probe="folio_map_pte",backend="bpftrace"\} 0$/m);
+      expect(metrics).toMatch(/^daxmon_backend_up\{backend="bpftrace"\} 1$/m);
+
+      const ready = await fetch(`${url}/readyz`);
+      expect(ready.status).toBe(200);
+      expect(((await ready.json()) as { reason: string }).reason).toMatch(
+        /^1 probe\(s\) attached: bpftrace:zone_device_free; \d+ check\(s\) active$/,
+      );
+      const state = (await get(`${url}/api/state`)) as { backends: Record<string, unknown>[] };
+      expect(state.backends).toMatchObject([
+        { backend: 'bpftrace', up: true, restarts: 0 },
+        { backend: 'libbpf', up: false, unavailable: expect.stringMatching(/^DAXMON_E_LIBBPF_NO_BTF/) },
+      ]);
+
+      expect(log.find((l) => l.msg === 'free_while_mapped: ' + vs.items[0]!.message)).toMatchObject({
+        level: 50,
+        violation: 'v8',
+        pfn: PMEM_PFN,
+      });
+      expect(log.find((l) => l.msg === 'probe folio_map_pte unavailable: not in this script')).toMatchObject({
+        level: 40,
+        backend: 'bpftrace',
+      });
+    } finally {
+      await daemon.stop('test over');
+    }
+    // The backend was stopped before the journal closed: what it delivered while stopping is
+    // journaled (v9), and logged before "stopped".
+    const reopened = new Journal({ dir: journalDir });
+    expect(reopened.open().violations.map((v) => v.id)).toEqual(['v7', 'v8', 'v9']);
+    reopened.close();
+    const shuttingDown = log.findIndex((l) => l.msg === 'shutting down');
+    const lastViolation = log.findIndex((l) => l.violation === 'v9');
+    expect(shuttingDown).toBeGreaterThan(0);
+    expect(lastViolation).toBeGreaterThan(shuttingDown);
+    expect(log.at(-1)?.msg).toBe('stopped');
+    for (const pid of backendPids) expect(alive(pid), `backend ${pid} outlived the daemon`).toBe(false);
+  });
+
+  it('records what it checked: the recording replays to the live run’s violations', async () => {
+    const out = path.join(dir, 'live.dxb');
+    const { startEvents, lastEvents } = freedWhileMapped();
+    const { daemon, url } = await start({
+      recordPath: out,
+      backendCatalog: { bpftrace: scriptedBackend('record', startEvents, lastEvents) },
+    });
+    await until(async () => ((await get(`${url}/api/violations`)).total === 1 ? true : undefined), 'v1');
+    await daemon.stop('test over');
+
+    expect(fs.readFileSync(out).subarray(0, 8).toString('latin1')).toBe('DAXMONB1');
+    const r = await replay(out);
+    expect(r.errors).toEqual([]);
+    expect(r.release).toBe(RELEASE);
+    expect(r.violations.map((v) => [v.id, v.kind, v.pfn])).toEqual([
+      ['v1', 'free_while_mapped', PMEM_PFN],
+      ['v2', 'free_while_mapped', PMEM_PFN + 1],
+    ]);
+    // Everything the live pipeline took is in it: the discovered pgmaps, the backend's start and
+    // stop, the probe reports, the folio events.
+    const types = new Set(
+      [...r.pipeline.state.eventsByType.entries()].filter(([, n]) => n > 0).map(([t]) => t),
+    );
+    expect(types.size).toBeGreaterThanOrEqual(6);
+    expect(r.pipeline.state.pgmaps.all.map((p) => p.device)).toEqual(
+      expect.arrayContaining(['namespace0.0', 'namespace1.0', 'dax0.0']),
+    );
+  });
+});
+
+/** Pids of the scripted backend processes this test process started. */
+function scriptedBackendPids(): number[] {
+  return fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        const stat = fs.readFileSync(`/proc/${p}/stat`, 'utf8');
+        const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+        return parent === process.pid && fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(SCRIPTED);
+      } catch {
+        return false;
+      }
+    })
+    .map(Number);
+}

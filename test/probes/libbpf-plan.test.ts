@@ -4,7 +4,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { DaxEvent } from '../../src/events/types.js';
 import type { KernelFacts, ProgTypeResult } from '../../src/kernel/facts.js';
-import { packageRoot } from '../../src/kernel/exec.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
 import {
   LIBBPF_PROBES,
   createLibbpfBackend,
@@ -394,7 +394,7 @@ describe('availability', () => {
   });
 });
 
-const BUILD = path.join(packageRoot(), 'bpf', 'build');
+const BUILD = path.join(PACKAGE_ROOT, 'bpf', 'build');
 const built = existsSync(path.join(BUILD, 'daxmon-loader')) && existsSync(path.join(BUILD, 'daxmon.bpf.o'));
 
 describe.skipIf(!built)('the built object (npm run build:bpf)', () => {

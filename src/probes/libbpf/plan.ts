@@ -18,7 +18,7 @@ import type { Backend, BackendLaunch, BackendLog, BackendOptions } from '../back
 import type { KernelFacts, ProgType } from '../../kernel/facts.js';
 import { hasFunction, hasTracepoint } from '../../kernel/facts.js';
 import type { RefcountModel } from '../../events/types.js';
-import { packageRoot } from '../../kernel/exec.js';
+import { PACKAGE_ROOT } from '../../package-root.js';
 import { DaxmonError } from '../../errors.js';
 import { LibbpfDecoder, type LoaderMeta } from './records.js';
 import { hookProbe, LIBBPF_PROBE_NAMES, type LibbpfProbeName } from '../catalogue.js';
@@ -395,7 +395,7 @@ const stderrLog: BackendLog = {
 export function createLibbpfBackend(deps: LibbpfBackendDeps = {}): Backend {
   const exists = deps.exists ?? existsSync;
   const log = deps.log ?? stderrLog;
-  const defaultBuildDir = deps.defaultBuildDir ?? path.join(packageRoot(), 'bpf', 'build');
+  const defaultBuildDir = deps.defaultBuildDir ?? path.join(PACKAGE_ROOT, 'bpf', 'build');
   return {
     name: 'libbpf',
     available(facts) {

@@ -6,6 +6,7 @@
  * Buffer's little-endian readers, carries a partial frame across chunks in one reusable buffer,
  * and allocates nothing per record but the event object itself.
  */
+import { monotonicNs } from '../../clock.js';
 import type { BackendLog, Emit, StreamDecoder } from '../backend.js';
 import {
   GUP_OPS,
@@ -501,9 +502,4 @@ export class LibbpfDecoder implements StreamDecoder {
         this.onMeta?.(meta);
     }
   }
-}
-
-/** CLOCK_MONOTONIC in ns, the same clock as bpf_ktime_get_ns(), for events Node makes itself. */
-export function monotonicNs(): number {
-  return Number(process.hrtime.bigint());
 }
