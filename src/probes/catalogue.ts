@@ -80,7 +80,7 @@ const BOTH_MODELS = ['old', 'new'] as const satisfies readonly RefcountModel[];
 const BOTH_BACKENDS = ['libbpf', 'bpftrace'] as const satisfies readonly ProbeBackend[];
 
 /**
- * Every probe, in the order the backends plan and report them (kernel-model.md §4.2, §8;
+ * Every probe, in the order the backends plan and report them (docs/kernel-model.md §4.2, §8;
  * docs/probes.md has the per-generation table).
  */
 export const PROBE_CATALOGUE = {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { allChecks } from '../../src/checks/registry.js';
 import { LAYOUT_BREAK_FNS, MAP_VIAS, type DaxEvent, type RefcountModel } from '../../src/events/types.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
-import { packageRoot } from '../../src/kernel/exec.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
 import { BpftraceDecoder } from '../../src/probes/bpftrace/decode.js';
 import { LINE_FIELDS, type LineTag } from '../../src/probes/bpftrace/format.js';
 import { assembleScript, expandIncludes } from '../../src/probes/bpftrace/script.js';
@@ -26,7 +26,7 @@ import { LIBBPF_PROBES, planHooks, type LibbpfVia } from '../../src/probes/libbp
 import { bpfPrograms } from './bpf-programs.js';
 import { facts61, facts612, facts73, factsDevHost } from './bpftrace-facts.js';
 
-const ROOT = packageRoot();
+const ROOT = PACKAGE_ROOT;
 const programs = bpfPrograms(readFileSync(path.join(ROOT, 'bpf/libbpf/daxmon.bpf.c'), 'utf8'));
 const programByName = new Map(programs.map((p) => [p.name, p]));
 const lib = loadSnippetLibrary(path.join(ROOT, 'bpf/bpftrace'));
