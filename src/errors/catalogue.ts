@@ -129,7 +129,6 @@ export const CATALOGUE = {
     area: 'kernel',
     meaning: 'a doctor section could not be computed (`daxmon doctor` exits 1)',
     whatToDo: 'a bug: report it with `daxmon doctor --json`',
-    exitCode: 1,
   },
 
   // ---- libbpf backend and its loader (bpf/libbpf/loader.c) -----------------------------------------
