@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import pino, { type Logger } from 'pino';
 import type { CheckConfig } from './checks/types.js';
 import { discoverPgmaps } from './discovery.js';
-import { DaxmonError } from './errors.js';
+import { DaxmonError, codeIn, errorLogFields } from './errors.js';
 import { createRecordingEncoder, recordingFormatFor, type RecordingFormat } from './events/recording.js';
 import type { BackendName, DaxEvent, RefcountModel } from './events/types.js';
 import type { KernelFacts } from './kernel/facts.js';
@@ -105,7 +105,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
           try {
             journal.write(v, u);
           } catch (err) {
-            log.error({ err: (err as Error).message }, 'violation journal write failed');
+            log.error(errorLogFields(err), 'violation journal write failed');
           }
         }
         store.update(v, u);
@@ -181,7 +181,10 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
             attached: false,
             detail: u.reason,
           });
-          log.warn({ backend: b.name, probe: u.probe }, `probe ${u.probe} unavailable: ${u.reason}`);
+          log.warn(
+            { backend: b.name, probe: u.probe, code: codeIn(u.reason) },
+            `probe ${u.probe} unavailable: ${u.reason}`,
+          );
         }
         for (const u of launch.notApplicable ?? []) {
           log.info({ backend: b.name, probe: u.probe }, `probe ${u.probe} not used: ${u.reason}`);
@@ -193,7 +196,10 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
   }
   if (chosen.length === 0) {
     for (const u of unavailableBackends)
-      log.warn({ backend: u.backend }, `backend ${u.backend} unavailable: ${u.reason}`);
+      log.warn(
+        { backend: u.backend, code: codeIn(u.reason) },
+        `backend ${u.backend} unavailable: ${u.reason}`,
+      );
     if (o.strict)
       throw new DaxmonError(
         'DAXMON_E_NO_BACKEND',
@@ -254,7 +260,7 @@ export async function runDaemon(o: DaemonOptions): Promise<number> {
             'struct-page scan done',
           );
         },
-        onError: (err) => log.warn({ err: err.message }, 'struct-page scan failed'),
+        onError: (err) => log.warn(errorLogFields(err), 'struct-page scan failed'),
       });
     }
   }

@@ -385,5 +385,6 @@ export function codesOf<A extends ErrorArea>(area: A): CodeOf<A>[] {
 }
 
 export function exitCodeOf(code: ErrorCode): number {
-  return errorInfo(code).exitCode ?? DEFAULT_EXIT_CODE;
+  // Looked up defensively: a code can reach here from untyped JavaScript (a guest script, a test).
+  return (CATALOGUE as Record<string, ErrorInfo | undefined>)[code]?.exitCode ?? DEFAULT_EXIT_CODE;
 }
