@@ -8,7 +8,6 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['src/**/*.ts'],
-      exclude: ['src/cli.ts'],
       reporter: ['text-summary', 'lcov'],
       thresholds: { lines: 80, functions: 80, branches: 70, statements: 80 },
     },

@@ -445,6 +445,22 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * The top-level error path: a DaxmonError of any area (usage, kernel, backend, VM lab…) is the
+ * user's to act on and prints as `daxmon: CODE: message`, once, without a stack, exiting with
+ * its status; anything else is a bug, printed with its stack, exit 70 (EX_SOFTWARE).
+ */
+export function reportError(err: unknown, write: (text: string) => void): number {
+  if (isDaxmonError(err)) {
+    write(`daxmon: ${err.code}: ${err.message}\n`);
+    return err.exitCode;
+  }
+  write(
+    `daxmon: internal error (a bug; please report it):\n${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  return 70;
+}
+
 const invokedDirectly =
   process.argv[1] !== undefined &&
   fs.realpathSync(process.argv[1]) === fs.realpathSync(new URL(import.meta.url).pathname);
@@ -454,15 +470,7 @@ if (invokedDirectly) {
       process.exitCode = code;
     },
     (err: unknown) => {
-      if (isDaxmonError(err)) {
-        process.stderr.write(`daxmon: ${err.code}: ${err.message}\n`);
-        process.exitCode = err.exitCode;
-      } else {
-        process.stderr.write(
-          `daxmon: internal error (a bug; please report it):\n${(err as Error).stack ?? String(err)}\n`,
-        );
-        process.exitCode = 70;
-      }
+      process.exitCode = reportError(err, (text) => process.stderr.write(text));
     },
   );
 }

@@ -1,19 +1,8 @@
 /**
- * daxmon's errors: a stable code (documented in docs/errors.md, safe to match on in scripts) and a
- * message that tells the user what to do. The CLI prints `daxmon: CODE: message` without a stack
- * for these; anything else is a bug and is printed with its stack.
+ * daxmon's errors: the catalogue of stable codes (src/errors/catalogue.ts, shown in
+ * docs/errors.md), the one base class every area extends (src/errors/base.ts), and the fields a
+ * log line about an error carries (src/errors/log-fields.ts).
  */
-export class DaxmonError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly exitCode = 2,
-  ) {
-    super(message);
-    this.name = 'DaxmonError';
-  }
-}
-
-export function isDaxmonError(e: unknown): e is DaxmonError {
-  return e instanceof DaxmonError;
-}
+export * from './errors/base.js';
+export * from './errors/catalogue.js';
+export * from './errors/log-fields.js';

@@ -8,7 +8,7 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { monotonicNs } from '../clock.js';
-import { DaxmonError } from '../errors.js';
+import { DaxmonError, codeIn } from '../errors.js';
 import type { BackendName, DaxEvent } from '../events/types.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import type { BackendHealth } from '../metrics/registry.js';
@@ -60,7 +60,10 @@ export class Backends {
     );
     if (chosen.length > 0) return;
     for (const u of this.unavailable)
-      o.log.warn({ backend: u.backend }, `backend ${u.backend} unavailable: ${u.reason}`);
+      o.log.warn(
+        { backend: u.backend, code: codeIn(u.reason) },
+        `backend ${u.backend} unavailable: ${u.reason}`,
+      );
     if (o.strict)
       throw new DaxmonError(
         'DAXMON_E_NO_BACKEND',
@@ -161,7 +164,10 @@ function planLaunch(b: Backend, o: BackendsOptions): BackendLaunch {
       attached: false,
       detail: u.reason,
     });
-    o.log.warn({ backend: b.name, probe: u.probe }, `probe ${u.probe} unavailable: ${u.reason}`);
+    o.log.warn(
+      { backend: b.name, probe: u.probe, code: codeIn(u.reason) },
+      `probe ${u.probe} unavailable: ${u.reason}`,
+    );
   }
   for (const u of launch.notApplicable ?? []) {
     o.log.info({ backend: b.name, probe: u.probe }, `probe ${u.probe} not used: ${u.reason}`);

@@ -2,6 +2,7 @@
  * The struct-page scanner (docs/scan.md): `daxmon-scan` is a privileged sibling binary, so it
  * runs only when it was built and daxmon is root; otherwise the daemon says why and runs without.
  */
+import { errorLogFields } from '../errors.js';
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Logger } from 'pino';
@@ -45,7 +46,7 @@ export function structPageScan(o: StructPageScanOptions): ScanService | undefine
       o.scanDone(seconds);
       o.log.info({ seconds, pages: scan.stats.pagesTotal, drift: scan.stats.drift }, 'struct-page scan done');
     },
-    onError: (err) => o.log.warn({ err: err.message }, 'struct-page scan failed'),
+    onError: (err) => o.log.warn(errorLogFields(err), 'struct-page scan failed'),
   });
   return scan;
 }

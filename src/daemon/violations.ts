@@ -4,6 +4,7 @@
  * failure is logged (and counted by the journal) but never keeps the violation from the API,
  * the metrics and the log.
  */
+import { errorLogFields } from '../errors.js';
 import type { Logger } from 'pino';
 import { Journal, nextIdAfter, type FsyncPolicy } from '../violations/journal.js';
 import { ViolationStore } from '../violations/store.js';
@@ -51,7 +52,7 @@ export function violationSink(
         try {
           journal.write(v, u);
         } catch (err) {
-          log.error({ err: (err as Error).message }, 'violation journal write failed');
+          log.error(errorLogFields(err), 'violation journal write failed');
         }
       }
       store.update(v, u);

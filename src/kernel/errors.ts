@@ -1,33 +1,17 @@
 /**
- * Stable error codes for reading the host (src/kernel). A reader never throws these at the
- * caller of `gatherKernelFacts()`: each failure is turned into a reason string
- * (`"<code>: <what to do>"`) inside `KernelFacts`, so `daxmon doctor` can still print everything
- * it did manage to read. Code that needs a fact to proceed (e.g. `daxmon run` without BTF) may
+ * Errors of reading the host (src/kernel); the codes are the catalogue's `kernel` area. A reader
+ * never throws these at the caller of `gatherKernelFacts()`: each failure is turned into a reason
+ * string (`"<code>: <what to do>"`) inside `KernelFacts`, so `daxmon doctor` can still print
+ * everything it did manage to read. Code that needs a fact to proceed (e.g. `daxmon run` without BTF) may
  * throw `KernelReadError` itself.
  */
-export const KERNEL_ERROR_CODES = [
-  'DAXMON_E_KALLSYMS_UNREADABLE',
-  'DAXMON_E_BTF_MISSING',
-  'DAXMON_E_BTF_INVALID',
-  'DAXMON_E_TRACEFS_NOT_MOUNTED',
-  'DAXMON_E_TRACEFS_UNREADABLE',
-  'DAXMON_E_CONFIG_UNREADABLE',
-  'DAXMON_E_BPFCHECK_MISSING',
-  'DAXMON_E_BPFCHECK_NO_PRIVILEGE',
-  'DAXMON_E_BPFCHECK_FAILED',
-  'DAXMON_E_MODEL_OVERRIDE_INVALID',
-  'DAXMON_E_DOCTOR_INTERNAL',
-] as const;
-export type KernelErrorCode = (typeof KERNEL_ERROR_CODES)[number];
+import { DaxmonError } from '../errors/base.js';
+import { codesOf, type CodeOf } from '../errors/catalogue.js';
 
-export class KernelReadError extends Error {
-  readonly code: KernelErrorCode;
-  constructor(code: KernelErrorCode, message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = 'KernelReadError';
-    this.code = code;
-  }
-}
+export type KernelErrorCode = CodeOf<'kernel'>;
+export const KERNEL_ERROR_CODES: readonly KernelErrorCode[] = codesOf('kernel');
+
+export class KernelReadError extends DaxmonError<KernelErrorCode> {}
 
 /** `"CODE: message"`, the form reasons take inside KernelFacts. */
 export function reason(code: KernelErrorCode, message: string): string {

@@ -6,6 +6,7 @@
  * period: a bpftrace that ignores SIGINT once hung a guest here.
  */
 import { execa, type ResultPromise } from 'execa';
+import { errorLogFields, type ErrorLogFields } from '../errors/log-fields.js';
 import type { BackendName, DaxEvent } from '../events/types.js';
 import type { BackendLaunch, BackendLog, Emit } from './backend.js';
 import { monotonicNs } from '../clock.js';
@@ -84,8 +85,11 @@ export class BackendSupervisor {
     try {
       launch = this.o.plan();
     } catch (err) {
-      this.o.log.error(`${this.backend}: cannot plan the backend: ${(err as Error).message}`);
-      this.scheduleRestart(`plan failed: ${(err as Error).message}`, null, null);
+      // A plan that throws is a DaxmonError with a code (--strict and a probe that cannot attach,
+      // no probe at all): the code goes on every line that reports it.
+      const fields = errorLogFields(err);
+      this.o.log.error(`${this.backend}: cannot plan the backend: ${fields.err}`, { ...fields });
+      this.scheduleRestart(`plan failed: ${fields.err}`, null, null, fields);
       return;
     }
     this.probes = launch.probes;
@@ -108,7 +112,8 @@ export class BackendSupervisor {
         launch.stdout.push(chunk, emit);
       } catch (err) {
         // A corrupt stream cannot be resynchronised: restart the process.
-        log.error(`${this.backend}: ${(err as Error).message}; restarting it`);
+        const fields = errorLogFields(err);
+        log.error(`${this.backend}: ${fields.err}; restarting it`, { ...fields });
         child.kill('SIGTERM');
       }
     });
@@ -142,13 +147,23 @@ export class BackendSupervisor {
     );
   }
 
-  private scheduleRestart(reason: string, code: number | null, signal: string | null): void {
+  /**
+   * `exitCode` is the process's; `error` the failure that kept it from starting, whose `code` (the
+   * catalogue's) is the field a log search matches on, so the exit status is not called `code`.
+   */
+  private scheduleRestart(
+    reason: string,
+    exitCode: number | null,
+    signal: string | null,
+    error?: ErrorLogFields,
+  ): void {
     this.consecutiveFailures++;
     const max = this.o.maxConsecutiveFailures;
     if (max !== null && this.consecutiveFailures >= max) {
       this.gaveUp = true;
       this.o.log.error(
-        `${this.backend}: ${reason}; giving up after ${max} consecutive failures (exit code ${code}, signal ${signal})`,
+        `${this.backend}: ${reason}; giving up after ${max} consecutive failures (exit code ${exitCode}, signal ${signal})`,
+        { ...error, exitCode, signal },
       );
       return;
     }
@@ -156,7 +171,7 @@ export class BackendSupervisor {
       this.o.maxBackoffMs,
       this.o.initialBackoffMs * 2 ** (this.consecutiveFailures - 1),
     );
-    this.o.log.warn(`${this.backend}: ${reason}; restarting in ${delay} ms`, { code, signal });
+    this.o.log.warn(`${this.backend}: ${reason}; restarting in ${delay} ms`, { ...error, exitCode, signal });
     this.timer = setTimeout(() => {
       this.timer = null;
       if (this.stopping) return;

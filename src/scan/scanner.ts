@@ -3,7 +3,7 @@
  * I/O only; what the pages mean is decided by truth.ts and reconcile.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { DaxmonError } from '../errors.js';
+import { DaxmonError, isCodeOf } from '../errors.js';
 import { FrameReader, type PageBatch } from './frames.js';
 
 export interface RangeScan {
@@ -64,7 +64,13 @@ export class Scanner {
           } else if (v.kind === 'done') {
             this.queue.shift()?.resolve({ pages: Number(v.nr), faults: Number(v.faults), ns: Number(v.ns) });
           } else if (v.kind === 'error') {
-            const err = new DaxmonError(String(v.code ?? 'DAXMON_E_SCAN_RUN'), String(v.message));
+            // The code comes from another program: one this daxmon does not know is still a failed run.
+            const err = isCodeOf('scan', v.code)
+              ? new DaxmonError(v.code, String(v.message))
+              : new DaxmonError(
+                  'DAXMON_E_SCAN_RUN',
+                  `${String(v.message)} (daxmon-scan code ${String(v.code)})`,
+                );
             if (!greeted) reject(err);
             else this.queue.shift()?.reject(err);
           }

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseAptStanzas, payloadPackages, pickNewestMeta, releaseFromImagePackage } from './apt-meta.js';
 import { compareDebVersions } from './debversion.js';
+import { describeError } from '../errors/log-fields.js';
 import { VmError } from './errors.js';
 import type { Logger } from './log.js';
 import { defaultLogger } from './log.js';
@@ -266,7 +267,7 @@ export async function ensureKernel(seriesId: string, opts: ResolveOptions): Prom
   } catch (err) {
     const cached = await newestCached(opts.cacheDir, series);
     if (cached) {
-      log(`kernel series ${series.id}: using cached ${cached.release} (${(err as Error).message})`);
+      log(`kernel series ${series.id}: using cached ${cached.release} (${describeError(err)})`);
       return cached;
     }
     throw err;

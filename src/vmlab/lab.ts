@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { describeError } from '../errors/log-fields.js';
 import { VmError } from './errors.js';
 import type { GuestRun } from './guest.js';
 import { runGuest } from './guest.js';
@@ -242,7 +243,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
                 return p;
               },
               (err: unknown) => {
-                print(`daxmon lab: Prometheus did not start: ${(err as Error).message}`);
+                print(`daxmon lab: Prometheus did not start: ${describeError(err)}`);
                 return undefined;
               },
             )

@@ -184,7 +184,9 @@ describe('bpftrace snippet files', () => {
       target: 'fs_dax:dax_pte_fault_done',
     });
     expect(() => parseHook('uprobe:/bin/sh:main')).toThrow(BpftraceError);
-    expect(() => parseHook('tracepoint:only')).toThrow(/DAXMON_E_BPFTRACE_SNIPPET_INVALID/);
+    expect(() => parseHook('tracepoint:only')).toThrow(
+      expect.objectContaining({ code: 'DAXMON_E_BPFTRACE_SNIPPET_INVALID' }),
+    );
   });
 
   it('rejects a snippet without probe, model or hooks', () => {
@@ -201,6 +203,8 @@ describe('bpftrace snippet files', () => {
   });
 
   it('an unreadable snippet directory is DAXMON_E_BPFTRACE_SNIPPETS_UNREADABLE', () => {
-    expect(() => loadSnippetLibrary('/nonexistent/daxmon')).toThrow(/DAXMON_E_BPFTRACE_SNIPPETS_UNREADABLE/);
+    expect(() => loadSnippetLibrary('/nonexistent/daxmon')).toThrow(
+      expect.objectContaining({ code: 'DAXMON_E_BPFTRACE_SNIPPETS_UNREADABLE' }),
+    );
   });
 });

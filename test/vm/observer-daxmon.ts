@@ -2,6 +2,7 @@ import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { describeError } from '../../src/errors.js';
 import { NdjsonDecoder, type StreamHeader } from '../../src/events/ndjson.js';
 import type { DaxEvent, RefcountModel } from '../../src/events/types.js';
 import type { Violation } from '../../src/violations/violation.js';
@@ -237,7 +238,7 @@ async function collectDaxmon(
       replay = await runReplay(cli, join(resultsDir, EVENTS));
       replayDiffs = live ? compareLiveToReplay(live, replay) : ['no live state to compare with'];
     } catch (err) {
-      replayDiffs = [`daxmon replay failed: ${(err as Error).message.slice(0, 400)}`];
+      replayDiffs = [`daxmon replay failed: ${describeError(err).slice(0, 400)}`];
     }
   }
 

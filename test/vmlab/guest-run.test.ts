@@ -111,9 +111,12 @@ describe('runGuest', () => {
 
   it('kills a boot that never becomes ready, retries it, then gives up with what to do', async () => {
     process.env.FAKE_QEMU_MODE = 'hang';
-    await expect(runGuest({ ...base(), maxBootAttempts: 2 })).rejects.toThrow(
-      /DAXMON_E_VM_BOOT: no boot reached the ready marker in 2 attempt\(s\) \(boot-timeout, boot-timeout\).*DAXMON_VM_BOOT_TIMEOUT_MS/,
-    );
+    await expect(runGuest({ ...base(), maxBootAttempts: 2 })).rejects.toMatchObject({
+      code: 'DAXMON_E_VM_BOOT',
+      message: expect.stringMatching(
+        /^no boot reached the ready marker in 2 attempt\(s\) \(boot-timeout, boot-timeout\).*DAXMON_VM_BOOT_TIMEOUT_MS/,
+      ),
+    });
     expect(alive(await fakePid())).toBe(false);
   });
 
@@ -181,7 +184,9 @@ describe('kernel cache', () => {
     process.env.DAXMON_VM_OFFLINE = '1';
     expect(await ensureKernel('7', { cacheDir, log: silentLogger })).toEqual(k);
     await expect(ensureKernel('6.12', { cacheDir, log: silentLogger })).rejects.toThrow(/offline mode/);
-    await expect(ensureKernel('5.4', { cacheDir })).rejects.toThrow(/DAXMON_E_VM_KERNEL_SERIES/);
+    await expect(ensureKernel('5.4', { cacheDir })).rejects.toMatchObject({
+      code: 'DAXMON_E_VM_KERNEL_SERIES',
+    });
   });
 });
 

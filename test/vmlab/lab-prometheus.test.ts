@@ -122,9 +122,10 @@ describe('startLabPrometheus', () => {
   it('fails with the output when prometheus cannot start', async () => {
     const bad = join(tmp, 'bad-rules.yml');
     await writeFile(bad, 'groups: [{name: x, rules: [{alert: A, expr: "sum("}]}]\n');
-    await expect(startLabPrometheus({ target: 'x:1', ruleFiles: [bad] })).rejects.toThrow(
-      /DAXMON_E_VM_CONFIG: prometheus exited before it was ready[^]*bad-rules\.yml/,
-    );
+    await expect(startLabPrometheus({ target: 'x:1', ruleFiles: [bad] })).rejects.toMatchObject({
+      code: 'DAXMON_E_VM_CONFIG',
+      message: expect.stringMatching(/^prometheus exited before it was ready[^]*bad-rules\.yml/),
+    });
     expect(livePrometheusCount()).toBe(0);
   }, 40_000);
 });

@@ -19,7 +19,7 @@ import type { KernelFacts, ProgType } from '../../kernel/facts.js';
 import { hasFunction, hasTracepoint } from '../../kernel/facts.js';
 import type { RefcountModel } from '../../events/types.js';
 import { PACKAGE_ROOT } from '../../package-root.js';
-import { DaxmonError } from '../../errors.js';
+import { DaxmonError, codeIn } from '../../errors.js';
 import { LibbpfDecoder, type LoaderMeta } from './records.js';
 import { hookProbe, LIBBPF_PROBE_NAMES, type LibbpfProbeName } from '../catalogue.js';
 
@@ -457,7 +457,9 @@ export function createLibbpfBackend(deps: LibbpfBackendDeps = {}): Backend {
         onStderrLine(line, _emit, l) {
           const text = line.trim();
           if (text === '') return;
-          if (text.includes('DAXMON_E_')) l.error(`libbpf loader: ${text}`);
+          // The loader prints its failures as `DAXMON_E_LOADER_…: message` (bpf/libbpf/loader.c).
+          const code = codeIn(text);
+          if (code) l.error(`libbpf loader: ${text}`, { code });
           else l.info(`libbpf loader: ${text}`);
         },
       };
