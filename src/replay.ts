@@ -9,9 +9,9 @@ import type { CheckConfig } from './checks/types.js';
 import { DaxmonError } from './errors.js';
 import type { StreamHeader } from './events/ndjson.js';
 import { createRecordingDecoder, type RecordingDecoder } from './events/recording.js';
-import { EVENT_TYPES, type DaxEvent, type RefcountModel } from './events/types.js';
+import type { DaxEvent, RefcountModel } from './events/types.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
-import { FOLIO_STATES } from './state/folio-store.js';
+import { eventCountsByType, folioCounts, pgmapFolioCounts, sumFolioCounts } from './state/figures.js';
 import type { Violation, ViolationSink, ViolationUpdate } from './violations/violation.js';
 
 export interface ReplayOptions {
@@ -183,16 +183,14 @@ export interface ReplaySummary {
 
 export function summarize(file: string, r: ReplayResult, maxErrors = 20): ReplaySummary {
   const st = r.pipeline.state;
-  const byType: Record<string, number> = {};
-  for (const [t, n] of st.eventsByType.entries()) if (n > 0) byType[eventTypeName(t)] = n;
-  const byState: Record<string, number> = {};
-  let uncertain = 0;
-  for (const s of FOLIO_STATES) byState[s] = 0;
-  const buckets = [...st.pgmaps.all, st.unassigned];
-  for (const b of buckets) {
-    FOLIO_STATES.forEach((s, i) => (byState[s]! += b.stateCounts[i]!));
-    uncertain += b.uncertain;
-  }
+  const byType = eventCountsByType(st);
+  // The same counts as daxmon_pgmap_folios and /api/state (no scan in a replay: tracked folios).
+  const all = sumFolioCounts([
+    ...st.pgmaps.all.map((p) => pgmapFolioCounts(p, undefined)),
+    folioCounts(st.unassigned, null),
+  ]);
+  const byState: Record<string, number> = all.byState;
+  const uncertain = all.uncertain;
   const byKind: Record<string, number> = {};
   for (const v of r.violations) byKind[v.kind] = (byKind[v.kind] ?? 0) + 1;
   return {
@@ -214,10 +212,6 @@ export function summarize(file: string, r: ReplayResult, maxErrors = 20): Replay
     seconds: r.seconds,
     eventsPerSecond: r.seconds > 0 ? Math.round(r.events / r.seconds) : 0,
   };
-}
-
-function eventTypeName(i: number): string {
-  return EVENT_TYPES[i] ?? `type${i}`;
 }
 
 export function formatSummary(s: ReplaySummary): string {
