@@ -18,7 +18,7 @@ import type { KallsymsRead } from './kallsyms.js';
 import { decideModel } from './model.js';
 import { readPmemInventory } from './pmem.js';
 import type { PmemInventory } from './pmem.js';
-import { probeProgTypes } from './progtypes.js';
+import { explainRefusals, probeProgTypes } from './progtypes.js';
 import type { ProgTypesRead } from './progtypes.js';
 import { readRelease } from './release.js';
 import { readToolVersions } from './tools.js';
@@ -189,7 +189,10 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
       events: tracefs.events,
       ...(tracefs.reason !== undefined ? { reason: tracefs.reason } : {}),
     },
-    progTypes: progTypes.results,
+    progTypes: explainRefusals(progTypes.results, {
+      tracefsMounted: tracefs.path !== null,
+      config: config.config,
+    }),
     config: config.config,
     configSource: config.source,
     problems,
