@@ -37,7 +37,7 @@ export interface GatherOptions {
   devRoot?: string;
   /** Default /lib/modules (a kernel config may be at <modulesRoot>/<release>/config). */
   modulesRoot?: string;
-  /** Default `os.release()`. */
+  /** Default <procRoot>/sys/kernel/osrelease, else `os.release()`. */
   release?: string;
   /** `--model old|new`: overrides detection (the detected answer stays in the evidence). */
   model?: RefcountModel | undefined;
@@ -98,7 +98,7 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
   const bootRoot = opts.bootRoot ?? '/boot';
   const devRoot = opts.devRoot ?? '/dev';
   const modulesRoot = opts.modulesRoot ?? '/lib/modules';
-  const release = opts.release ?? readRelease();
+  const release = opts.release ?? readRelease(procRoot);
   const run = safeRunner(opts.run ?? execaRunner);
   const problems: string[] = [];
 
