@@ -11,7 +11,7 @@ import type { StreamHeader } from './events/ndjson.js';
 import { createRecordingDecoder, type RecordingDecoder } from './events/recording.js';
 import type { DaxEvent, RefcountModel } from './events/types.js';
 import { buildPipeline, type Pipeline } from './pipeline.js';
-import { eventCountsByType, folioCounts, pgmapFolioCounts, sumFolioCounts } from './state/figures.js';
+import { eventCountsByType, pgmapFolioSeries, sumFolioCounts } from './state/figures.js';
 import type { Violation, ViolationSink, ViolationUpdate } from './violations/violation.js';
 
 export interface ReplayOptions {
@@ -184,11 +184,8 @@ export interface ReplaySummary {
 export function summarize(file: string, r: ReplayResult, maxErrors = 20): ReplaySummary {
   const st = r.pipeline.state;
   const byType = eventCountsByType(st);
-  // The same counts as daxmon_pgmap_folios and /api/state (no scan in a replay: tracked folios).
-  const all = sumFolioCounts([
-    ...st.pgmaps.all.map((p) => pgmapFolioCounts(p, undefined)),
-    folioCounts(st.unassigned, null),
-  ]);
+  // The same sum as /api/state's folios (no scan in a replay: the tracked folios).
+  const all = sumFolioCounts(pgmapFolioSeries(st, undefined).map((x) => x.counts));
   const byState: Record<string, number> = all.byState;
   const uncertain = all.uncertain;
   const byKind: Record<string, number> = {};
