@@ -119,7 +119,18 @@ Exit status: 0 done; 1 violations with --fail-on-violation; 2 unusable input or 
   doctor: `Usage: daxmon doctor [--json] [--model old|new]
 
 Report the kernel release, the refcount model and the evidence for it, BTF, which BPF program
-types load here, bpftrace/clang/libbpf versions, and the pmem/dax devices with their modes.`,
+types load here, bpftrace/clang/libbpf versions, and the pmem/dax devices with their modes.
+
+Options:
+  --json             print the whole report as JSON ("status" holds the verdict below)
+  --model old|new    override the refcount model detection
+
+Exit status (the report's last line, "Status: …", says which and why; docs/doctor.md):
+  0 ready: nothing to report (every BPF program type loads, pmem present, everything read)
+  1 degraded: daxmon runs here, without what the report lists (problems, refused or untested
+    program types, no pmem)
+  2 usage error, or doctor itself failed (a bug)
+  3 no BPF program type loads here: daxmon can attach no probe (replay still works)`,
   lab: `Usage: daxmon lab [options]
 
 Boot a Debian kernel under qemu (software emulation, no KVM needed) with pmem, run daxmon and a

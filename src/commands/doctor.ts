@@ -2,8 +2,9 @@
  * `daxmon doctor [--json] [--model old|new]`: what this host offers daxmon, read the same way
  * `daxmon run` reads it (gatherKernelFacts), so what doctor says is what run will do.
  *
- * Exit code 0 whenever a report was produced, however little the host can do: missing
- * capabilities are the report's content, not a failure. 1 only if doctor itself broke.
+ * Exit status, for scripts (docs/doctor.md): 0 ready (nothing listed: every program type loads,
+ * pmem present, every reader read), 1 degraded (daxmon runs, with what the report lists),
+ * 2 usage error or doctor itself failed, 3 no BPF program type loads here (no probe can attach).
  */
 import type { RefcountModel } from '../events/types.js';
 import { configEnabled } from '../kernel/config.js';
@@ -14,6 +15,7 @@ import { gatherKernelFacts } from '../kernel/gather.js';
 import type { GatherOptions } from '../kernel/gather.js';
 import { findFunction } from '../kernel/kallsyms.js';
 import { hasPmem } from '../kernel/pmem.js';
+import { TRACEFS_MOUNT_COMMAND } from '../kernel/progtypes.js';
 import type { PmemInventory } from '../kernel/pmem.js';
 import type { ToolName, ToolVersion } from '../kernel/tools.js';
 import { TOOLS } from '../kernel/tools.js';
@@ -93,6 +95,36 @@ export interface DoctorReport {
   /** What daxmon can do here, in one line. */
   summary: string;
   problems: string[];
+  /** The verdict scripts get as the exit status, and why it is not `ready`. */
+  status: DoctorStatus;
+}
+
+export const DOCTOR_EXIT = { ready: 0, degraded: 1, failed: 2, unprobed: 3 } as const;
+
+export interface DoctorStatus {
+  verdict: 'ready' | 'degraded' | 'unprobed';
+  exitCode: (typeof DOCTOR_EXIT)['ready' | 'degraded' | 'unprobed'];
+  /** Short reasons, each a thing the report shows in full (empty when ready). */
+  reasons: string[];
+}
+
+/**
+ * Pure: ready only when doctor found nothing to report; unprobed when every program type was
+ * tried and refused (daxmon can attach no probe: only replay works here).
+ */
+export function doctorStatus(facts: KernelFacts): DoctorStatus {
+  const refused = PROG_TYPES.filter((t) => facts.progTypes[t].loads === false);
+  const untested = PROG_TYPES.filter((t) => facts.progTypes[t].loads === null);
+  const reasons: string[] = [];
+  const n = facts.problems?.length ?? 0;
+  if (n > 0) reasons.push(`${n} problem${n === 1 ? '' : 's'} listed`);
+  if (refused.length) reasons.push(`${refused.join(', ')} refused`);
+  if (untested.length) reasons.push(`${untested.join(', ')} untested`);
+  if (facts.pmem && !hasPmem(facts.pmem)) reasons.push('no pmem');
+  if (refused.length === PROG_TYPES.length)
+    return { verdict: 'unprobed', exitCode: DOCTOR_EXIT.unprobed, reasons };
+  if (reasons.length > 0) return { verdict: 'degraded', exitCode: DOCTOR_EXIT.degraded, reasons };
+  return { verdict: 'ready', exitCode: DOCTOR_EXIT.ready, reasons };
 }
 
 function eventsIn(events: ReadonlySet<string>, category: string): string[] {
@@ -114,7 +146,8 @@ function libbpfSummary(pt: Record<ProgType, ProgTypeResult>): string {
     return `libbpf backend: function probes (${loads.join(', ')})${refused.length ? `; ${refused.join(', ')} refused` : ''}${tail}`;
   }
   if (loads.length > 0) {
-    return `libbpf backend: tracepoint probes only (${refused.join(', ') || 'function probes'} refused)${tail}`;
+    // Name what loads: "tracepoint probes only" beside "tracepoint refused" read as a contradiction.
+    return `libbpf backend: tracepoint probes only, as ${loads.join(', ')} (${refused.join(', ') || 'function probes'} refused)${tail}`;
   }
   return `libbpf backend: no BPF program type loads here${tail}`;
 }
@@ -129,13 +162,14 @@ function summaryOf(facts: KernelFacts): string {
     facts.progTypes.kprobe.loads === false &&
     facts.progTypes.fentry.loads === false
   ) {
-    // bpftrace's kprobe: and kfunc: need exactly the two types refused here.
-    parts.push('bpftrace backend: tracepoints only');
+    // bpftrace's kprobe: and kfunc: need exactly the two types refused here; its tracepoint:
+    // probes read their format and id from tracefs.
+    parts.push(
+      `bpftrace backend: tracepoints only${facts.tracefs.path === null ? ', once tracefs is mounted' : ''}`,
+    );
   }
   if (facts.tracefs.path === null) {
-    parts.push(
-      'tracefs not mounted: `tracepoint` programs need it (`mount -t tracefs nodev /sys/kernel/tracing`)',
-    );
+    parts.push(`tracefs not mounted: \`tracepoint\` programs need it (\`${TRACEFS_MOUNT_COMMAND}\`)`);
   }
   if (facts.pmem && !hasPmem(facts.pmem)) parts.push('no pmem: run `daxmon lab` for a DAX VM');
   else if (facts.pmem) {
@@ -190,6 +224,7 @@ export function buildDoctorReport(facts: KernelFacts): DoctorReport {
     tools: facts.tools ?? null,
     summary: summaryOf(facts),
     problems: facts.problems ?? [],
+    status: doctorStatus(facts),
   };
 }
 
@@ -361,6 +396,8 @@ export function renderDoctorText(r: DoctorReport): string {
     L.push('');
   }
   L.push(`Summary: ${r.summary}`);
+  const why = r.status.reasons.length ? `: ${r.status.reasons.join('; ')}` : '';
+  L.push(`Status: ${r.status.verdict} (exit ${r.status.exitCode})${why}`);
   return `${L.join('\n')}\n`;
 }
 
@@ -370,13 +407,13 @@ function write(stream: NodeJS.WritableStream, text: string): Promise<void> {
   });
 }
 
-/** Gather, print, return the exit code (0: report printed; 1: doctor failed). */
+/** Gather, print, return the exit status (DOCTOR_EXIT: the report's verdict, or 2 if doctor failed). */
 export async function runDoctor(opts: DoctorOptions): Promise<number> {
   try {
     const facts = await gatherKernelFacts({ ...opts.gather, ...(opts.model ? { model: opts.model } : {}) });
     const report = buildDoctorReport(facts);
     await write(opts.out, opts.json ? `${JSON.stringify(report, null, 2)}\n` : renderDoctorText(report));
-    return 0;
+    return report.status.exitCode;
   } catch (err) {
     const msg = reason(
       'DAXMON_E_DOCTOR_INTERNAL',
@@ -387,6 +424,6 @@ export async function runDoctor(opts: DoctorOptions): Promise<number> {
     } catch {
       // Nowhere left to report to.
     }
-    return 1;
+    return DOCTOR_EXIT.failed;
   }
 }

@@ -8,9 +8,9 @@
  */
 import type { CheckActivity } from '../checks/engine.js';
 import type { CheckConfig } from '../checks/types.js';
-import { EVENT_TYPES, type RefcountModel } from '../events/types.js';
+import type { RefcountModel } from '../events/types.js';
 import { replay, type InputError, type ReplayResult } from '../replay.js';
-import { FOLIO_STATES } from '../state/folio-store.js';
+import { eventCountsByType, pgmapFolioSeries, sumFolioCounts } from '../state/figures.js';
 import { Journal, nextIdAfter } from '../violations/journal.js';
 import type { Violation } from '../violations/violation.js';
 
@@ -74,16 +74,11 @@ export interface ReplaySummary {
 
 export function summarize(file: string, r: ReplayResult, maxErrors = 20): ReplaySummary {
   const st = r.pipeline.state;
-  const byType: Record<string, number> = {};
-  for (const [t, n] of st.eventsByType.entries()) if (n > 0) byType[eventTypeName(t)] = n;
-  const byState: Record<string, number> = {};
-  let uncertain = 0;
-  for (const s of FOLIO_STATES) byState[s] = 0;
-  const buckets = [...st.pgmaps.all, st.unassigned];
-  for (const b of buckets) {
-    FOLIO_STATES.forEach((s, i) => (byState[s]! += b.stateCounts[i]!));
-    uncertain += b.uncertain;
-  }
+  const byType = eventCountsByType(st);
+  // The same sum as /api/state's folios (no scan in a replay: the tracked folios).
+  const all = sumFolioCounts(pgmapFolioSeries(st, undefined).map((x) => x.counts));
+  const byState: Record<string, number> = all.byState;
+  const uncertain = all.uncertain;
   const byKind: Record<string, number> = {};
   for (const v of r.violations) byKind[v.kind] = (byKind[v.kind] ?? 0) + 1;
   return {
@@ -105,10 +100,6 @@ export function summarize(file: string, r: ReplayResult, maxErrors = 20): Replay
     seconds: r.seconds,
     eventsPerSecond: r.seconds > 0 ? Math.round(r.events / r.seconds) : 0,
   };
-}
-
-function eventTypeName(i: number): string {
-  return EVENT_TYPES[i] ?? `type${i}`;
 }
 
 export function formatSummary(s: ReplaySummary): string {

@@ -343,18 +343,6 @@ export const CATALOGUE = {
     whatToDo: '`DAXMON_VM_JOB_TIMEOUT_MS`',
     exitCode: 1,
   },
-  DAXMON_E_VM_GUEST_FAILED: {
-    area: 'vm',
-    meaning: 'the guest job failed',
-    whatToDo: "the run folder has the guest's logs",
-    exitCode: 1,
-  },
-  DAXMON_E_VM_RESULT: {
-    area: 'vm',
-    meaning: "the guest's result is missing or malformed",
-    whatToDo: "the run folder has the guest's logs",
-    exitCode: 1,
-  },
 } as const satisfies Record<`DAXMON_E_${string}`, ErrorInfo>;
 
 export type ErrorCode = keyof typeof CATALOGUE;

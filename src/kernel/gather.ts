@@ -18,7 +18,7 @@ import type { KallsymsRead } from './kallsyms.js';
 import { decideModel } from './model.js';
 import { readPmemInventory } from './pmem.js';
 import type { PmemInventory } from './pmem.js';
-import { probeProgTypes } from './progtypes.js';
+import { explainRefusals, probeProgTypes } from './progtypes.js';
 import type { ProgTypesRead } from './progtypes.js';
 import { readRelease } from './release.js';
 import { readToolVersions } from './tools.js';
@@ -37,7 +37,7 @@ export interface GatherOptions {
   devRoot?: string;
   /** Default /lib/modules (a kernel config may be at <modulesRoot>/<release>/config). */
   modulesRoot?: string;
-  /** Default `os.release()`. */
+  /** Default <procRoot>/sys/kernel/osrelease, else `os.release()`. */
   release?: string;
   /** `--model old|new`: overrides detection (the detected answer stays in the evidence). */
   model?: RefcountModel | undefined;
@@ -98,7 +98,7 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
   const bootRoot = opts.bootRoot ?? '/boot';
   const devRoot = opts.devRoot ?? '/dev';
   const modulesRoot = opts.modulesRoot ?? '/lib/modules';
-  const release = opts.release ?? readRelease();
+  const release = opts.release ?? readRelease(procRoot);
   const run = safeRunner(opts.run ?? execaRunner);
   const problems: string[] = [];
 
@@ -189,7 +189,10 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
       events: tracefs.events,
       ...(tracefs.reason !== undefined ? { reason: tracefs.reason } : {}),
     },
-    progTypes: progTypes.results,
+    progTypes: explainRefusals(progTypes.results, {
+      tracefsMounted: tracefs.path !== null,
+      config: config.config,
+    }),
     config: config.config,
     configSource: config.source,
     problems,

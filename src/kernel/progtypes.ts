@@ -133,3 +133,43 @@ export async function probeProgTypes(opts: ProgTypeOptions = {}): Promise<ProgTy
     return { results: all(null, why), reason: reason('DAXMON_E_BPFCHECK_FAILED', why) };
   }
 }
+
+/** The cause of a refusal daxmon can name from the other facts it read. */
+export interface RefusalContext {
+  /** tracefs is mounted somewhere daxmon found it (readable or not). */
+  tracefsMounted: boolean;
+  config: ReadonlyMap<string, string> | null;
+}
+
+export const TRACEFS_MOUNT_COMMAND = 'mount -t tracefs nodev /sys/kernel/tracing';
+
+/**
+ * Pure: each refused type's detail completed with why, when another fact explains it. The
+ * checker only sees the kernel's errno (a `tracepoint` attach without tracefs is ENOENT: libbpf
+ * opens the perf event by the id in tracefs's events/<category>/<name>/id), so doctor and run
+ * would otherwise say "refused" without saying what to do.
+ */
+export function explainRefusals(
+  results: Readonly<Record<ProgType, ProgTypeResult>>,
+  ctx: RefusalContext,
+): Record<ProgType, ProgTypeResult> {
+  const out = { ...results };
+  const tp = results.tracepoint;
+  if (tp.loads === false && !ctx.tracefsMounted) {
+    out.tracepoint = {
+      loads: false,
+      detail: `${tp.detail}; ${reason(
+        'DAXMON_E_TRACEFS_NOT_MOUNTED',
+        `tracefs is not mounted, and tracepoint programs attach through its event ids: mount it with \`${TRACEFS_MOUNT_COMMAND}\` (raw_tp and tp_btf do not need it)`,
+      )}`,
+    };
+  }
+  const kp = results.kprobe;
+  if (kp.loads === false && ctx.config?.get('KPROBES') === 'n' && !kp.detail.includes('CONFIG_KPROBES')) {
+    out.kprobe = {
+      loads: false,
+      detail: `${kp.detail}; this kernel is built without kprobes (CONFIG_KPROBES=n)`,
+    };
+  }
+  return out;
+}

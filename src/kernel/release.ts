@@ -3,7 +3,9 @@
  * heuristic for the refcount model (docs/kernel-model.md §6 step 3): distributions backport, so
  * kallsyms and BTF are asked first.
  */
+import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import path from 'node:path';
 
 export interface KernelVersion {
   major: number;
@@ -11,9 +13,28 @@ export interface KernelVersion {
   patch: number;
 }
 
-/** `uname -r` of the running kernel. */
-export function readRelease(): string {
-  return os.release();
+/**
+ * Pure: the release in the text of /proc/sys/kernel/osrelease (one token and a newline); null
+ * when it holds none (empty, or not a release: whitespace inside).
+ */
+export function parseOsRelease(text: string): string | null {
+  const line = text.split('\n')[0]!.trim();
+  return line.length > 0 && !/\s/.test(line) ? line : null;
+}
+
+/**
+ * The release of the kernel whose /proc is at `procRoot`: its /proc/sys/kernel/osrelease (the
+ * same string as `uname -r`, and what a fixture tree or a guest's /proc holds), else `uname()`
+ * (the running kernel, os.release()) when that file is missing or says nothing.
+ */
+export function readRelease(procRoot = '/proc', uname: () => string = os.release): string {
+  try {
+    const r = parseOsRelease(readFileSync(path.join(procRoot, 'sys', 'kernel', 'osrelease'), 'utf8'));
+    if (r !== null) return r;
+  } catch {
+    // No procfs there (a tree without it, an odd container): uname below still answers.
+  }
+  return uname();
 }
 
 /**

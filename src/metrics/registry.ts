@@ -6,7 +6,8 @@
  */
 import client from 'prom-client';
 import type { CheckEngine } from '../checks/engine.js';
-import { EVENT_TYPES, type BackendName } from '../events/types.js';
+import type { BackendName } from '../events/types.js';
+import { eventCountsByType, pgmapFolioSeries } from '../state/figures.js';
 import { FOLIO_STATES } from '../state/folio-store.js';
 import type { ScanService } from '../scan/service.js';
 import { DRIFT_FIELDS } from '../scan/reconcile.js';
@@ -57,10 +58,7 @@ export class DaxmonMetrics {
       registers: [r],
       collect() {
         this.reset();
-        EVENT_TYPES.forEach((type, i) => {
-          const n = state.eventsByType[i]!;
-          if (n > 0) this.inc({ type }, n);
-        });
+        for (const [type, n] of Object.entries(eventCountsByType(state))) this.inc({ type }, n);
       },
     });
     new client.Counter({
@@ -122,22 +120,14 @@ export class DaxmonMetrics {
     });
     new client.Gauge({
       name: 'daxmon_pgmap_folios',
-      help: 'Tracked folios per pgmap and state; "uncertain" counts those not re-read since a gap.',
+      help: 'Folios per pgmap and state (after a scan every folio of the pgmap, untracked ones idle); "uncertain" counts tracked ones not re-read since a gap.',
       labelNames: ['pgmap', 'state'],
       registers: [r],
       collect() {
         this.reset();
-        const buckets: [string, { stateCounts: Int32Array; uncertain: number; tracked: number }][] =
-          livePgmaps(state).map((p) => [p.id, p]);
-        if (state.unassigned.tracked > 0) buckets.push(['none', state.unassigned]);
-        for (const [pgmap, b] of buckets) {
-          // After a scan every folio not tracked is idle (reconciliation tracks all the others).
-          const scanned = src.scan?.scannedFolios(pgmap) ?? null;
-          const untracked = scanned === null ? 0 : Math.max(0, scanned - b.tracked);
-          FOLIO_STATES.forEach((s, i) =>
-            this.set({ pgmap, state: s }, b.stateCounts[i]! + (s === 'idle' ? untracked : 0)),
-          );
-          this.set({ pgmap, state: 'uncertain' }, b.uncertain);
+        for (const { pgmap, counts } of pgmapFolioSeries(state, src.scan)) {
+          for (const s of FOLIO_STATES) this.set({ pgmap, state: s }, counts.byState[s]);
+          this.set({ pgmap, state: 'uncertain' }, counts.uncertain);
         }
       },
     });

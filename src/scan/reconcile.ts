@@ -55,8 +55,14 @@ export function reconcileBatch(
       r.faults++;
       continue;
     }
-    if (status & SCAN_TAIL) continue; // a tail's counts are its head's (and must be 0: V7)
     const pfn = batch.startPfn + i;
+    if (status & SCAN_TAIL) {
+      // A tail's counts are its head's: its own _refcount must stay 0 (V7). Only a broken one
+      // becomes a sample, for the check; the head is the nearest head below it in the batch.
+      const refcount = batch.refcount(i);
+      if (refcount !== 0) r.samples.push(tailSample(batch, i, pfn, refcount, t));
+      continue;
+    }
     const order = status & SCAN_HEAD ? batch.order(i) : 0;
     const counts = {
       refcount: batch.refcount(i),
@@ -138,4 +144,24 @@ function sameState(tracked: number, flags: number, truth: number, model: Refcoun
     return truth === STATE_CODE.idle || truth === STATE_CODE.referenced;
   if (tracked === STATE_CODE.free && truth === STATE_CODE.idle) return true;
   return false;
+}
+
+function tailSample(batch: PageBatch, i: number, pfn: number, refcount: number, t: number): RefcountSample {
+  let head = i - 1;
+  while (head >= 0 && (batch.status(head) & SCAN_HEAD) === 0) head--;
+  return {
+    type: 'refcount_sample',
+    t,
+    pid: 0,
+    comm: 'daxmon-scan',
+    pfn,
+    refcount,
+    mapcount: batch.mapcount(i),
+    flags: '0x0',
+    tail: true,
+    headPfn: head >= 0 ? batch.startPfn + head : null,
+    pgmapOk: null,
+    order: 0,
+    pincount: 0,
+  };
 }

@@ -57,6 +57,8 @@ export class ScanService {
   private timer: NodeJS.Timeout | null = null;
   private running: Promise<void> | null = null;
   private stopped = false;
+  /** What the scanner last declared about itself as the `scan` probe (null: nothing yet). */
+  private declared: boolean | null = null;
 
   constructor(private readonly o: ScanServiceOptions) {}
 
@@ -106,8 +108,30 @@ export class ScanService {
     } catch (err) {
       this.stats.failures++;
       this.stats.lastError = (err as Error).message;
+      this.declare(false, `struct-page scan failed: ${(err as Error).message}`);
       this.o.onError?.(err as Error);
     }
+  }
+
+  /**
+   * The scanner is the `scan` probe checks require (V7 reads what only a scan sees): it says so
+   * in the stream like a backend does, before the first batch it reconciles (so the samples of
+   * the first scan are checked) and again if a scan fails, so /api/checks, daxmon_check_active
+   * and a replay of the recording agree on when V7 is active.
+   */
+  private declare(attached: boolean, detail: string): void {
+    if (this.declared === attached) return;
+    this.declared = attached;
+    this.o.ingest({
+      type: 'probe_status',
+      t: this.o.nowNs(),
+      pid: 0,
+      comm: 'daxmon-scan',
+      backend: 'scan',
+      probe: 'scan',
+      attached,
+      detail,
+    });
   }
 
   private async scanPgmap(p: Pgmap): Promise<void> {
@@ -121,6 +145,7 @@ export class ScanService {
     for (const range of p.ranges) {
       await this.o.scanner.scan(range.pfn, range.nrPages, this.o.config.pagesPerSecond, (batch) => {
         snap.store(batch);
+        this.declare(true, 'struct-page scanner reading pages');
         const r = reconcileBatch(this.o.state, p, batch, this.o.nowNs(), this.o.model);
         for (const s of r.samples) this.o.ingest(s);
         for (const f of DRIFT_FIELDS) this.stats.drift[f] += r.drift[f];

@@ -9,9 +9,8 @@ import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import type { CheckEngine } from '../checks/engine.js';
 import { VIOLATION_KINDS } from '../checks/types.js';
-import { EVENT_TYPES } from '../events/types.js';
 import type { DaxmonMetrics } from '../metrics/registry.js';
-import { FOLIO_STATES } from '../state/folio-store.js';
+import { eventCountsByType, pgmapFolioCounts, pgmapFolioSeries, sumFolioCounts } from '../state/figures.js';
 import { formatDev } from '../state/inodes.js';
 import type { Pgmap } from '../state/pgmaps.js';
 import { parsePagesQuery } from '../scan/pages-query.js';
@@ -85,21 +84,25 @@ export function buildServer(d: ServerDeps): FastifyInstance {
 
   app.get('/api/state', async (req) => {
     const s = d.state;
-    const byType: Record<string, number> = {};
-    EVENT_TYPES.forEach((t, i) => {
-      if (s.eventsByType[i]! > 0) byType[t] = s.eventsByType[i]!;
-    });
     const now = d.now();
+    const all = sumFolioCounts(pgmapFolioSeries(s, d.scan).map((x) => x.counts));
     return {
       kernel: d.kernel,
       startedAt: started.toISOString(),
       uptimeSeconds: (Date.now() - started.getTime()) / 1000,
-      events: { total: s.eventsTotal, byType, lost: Object.fromEntries(s.lostByBackend) },
+      events: {
+        total: s.eventsTotal,
+        byType: eventCountsByType(s),
+        lost: Object.fromEntries(s.lostByBackend),
+      },
       backends: d.backends(),
       probes: [...s.probes.values()],
-      pgmaps: s.pgmaps.all.map((p) => pgmapJson(p, authed(req))),
+      pgmaps: s.pgmaps.all.map((p) => pgmapJson(p, authed(req), d.scan)),
       folios: {
         tracked: s.folios.size,
+        /** Summed over the pgmaps not torn down, as daxmon_pgmap_folios (untracked scanned folios idle). */
+        byState: all.byState,
+        uncertain: all.uncertain,
         bytes: s.folios.bytes + s.history.bytes,
         outsidePgmap: s.outsidePgmap,
         evicted: s.evicted,
@@ -124,12 +127,12 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     };
   });
 
-  app.get('/api/pgmaps', async (req) => d.state.pgmaps.all.map((p) => pgmapJson(p, authed(req))));
+  app.get('/api/pgmaps', async (req) => d.state.pgmaps.all.map((p) => pgmapJson(p, authed(req), d.scan)));
 
   app.get<{ Params: { id: string } }>('/api/pgmaps/:id', async (req, reply) => {
     const p = d.state.pgmaps.byId(req.params.id);
     if (!p) return reply.code(404).send(notFound(`no pgmap ${req.params.id}; see /api/pgmaps`));
-    return pgmapJson(p, authed(req));
+    return pgmapJson(p, authed(req), d.scan);
   });
 
   // The last scan's reading of each page: served from the snapshot, never read from the kernel
@@ -249,9 +252,9 @@ function notFound(message: string) {
   return { error: 'not_found', code: 'DAXMON_E_API_NOT_FOUND', message };
 }
 
-function pgmapJson(p: Pgmap, raw: boolean) {
-  const folios: Record<string, number> = {};
-  FOLIO_STATES.forEach((s, i) => (folios[s] = p.stateCounts[i]!));
+function pgmapJson(p: Pgmap, raw: boolean, scan: ServerDeps['scan']) {
+  // The same counts as daxmon_pgmap_folios (state/figures.ts): after a scan, every folio.
+  const c = pgmapFolioCounts(p, scan);
   return {
     id: p.id,
     type: p.type,
@@ -263,9 +266,12 @@ function pgmapJson(p: Pgmap, raw: boolean) {
     vmemmapShift: p.vmemmapShift,
     hasPageFree: p.hasPageFree,
     altmap: p.altmap,
-    tracked: p.tracked,
-    uncertain: p.uncertain,
-    folios,
+    announcements: p.announcements,
+    tracked: c.tracked,
+    uncertain: c.uncertain,
+    scannedFolios: c.scannedFolios,
+    untrackedIdle: c.untrackedIdle,
+    folios: c.byState,
     ...(raw ? { kernelKey: p.key } : {}),
   };
 }

@@ -33,6 +33,13 @@ export interface Pgmap {
   uncertain: number;
   /** Total tracked folios. */
   tracked: number;
+  /**
+   * `pgmap_registered` events that named this pgmap: one per source that learnt it (daxmon's
+   * sysfs walk at start-up, the probes' first sight of one of its folios, the memremap_pages hook,
+   * a backend restart re-reporting it). Summed over every pgmap, gone ones included, it is
+   * daxmon_events_total{type="pgmap_registered"}.
+   */
+  announcements: number;
 }
 
 interface RangeEntry {
@@ -79,7 +86,10 @@ export class PgmapRegistry {
    */
   register(e: PgmapRegistered): { pgmap: Pgmap; retired: Pgmap[] } {
     const existing = this.byKey.get(e.pgmap);
-    if (existing && existing.phase !== 'gone') return { pgmap: existing, retired: [] };
+    if (existing && existing.phase !== 'gone') {
+      existing.announcements++;
+      return { pgmap: existing, retired: [] };
+    }
     const retired: Pgmap[] = [];
     for (const r of e.ranges) {
       for (const p of this.list) {
@@ -91,6 +101,7 @@ export class PgmapRegistry {
             p.key = e.pgmap;
             this.byKey.set(p.key, p);
             if (e.device && !p.device) p.device = e.device;
+            p.announcements++;
             return { pgmap: p, retired: [] };
           }
           p.phase = 'gone';
@@ -119,6 +130,7 @@ export class PgmapRegistry {
       stateCounts: new Int32Array(FOLIO_STATES.length),
       uncertain: 0,
       tracked: 0,
+      announcements: 1,
     };
     this.list.push(p);
     this.byKey.set(p.key, p);

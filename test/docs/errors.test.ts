@@ -15,7 +15,8 @@ const CATALOGUE_FILE = path.join(root, 'src', 'errors', 'catalogue.ts');
 // A code, but not a family: `DAXMON_E_BTF_*` and `DAXMON_E_LOADER_…` in a comment name several.
 const CODE = /DAXMON_E_[A-Z0-9_]*[A-Z0-9](?![A-Z0-9_]*[*…])/g;
 // Everything but tests, docs, dependencies and build output: wherever the VM lab lives, its codes
-// are found.
+// are found. The VM test harness (test/vm) is the lab's too: its build errors reach the user of
+// `npm run test:vm`, so it is read as source.
 const SKIP = new Set(['node_modules', 'dist', 'build', 'test', 'docs', 'coverage', '.git']);
 
 if (process.env.DAXMON_UPDATE_DOCS === '1') {
@@ -37,7 +38,7 @@ function sourceFiles(dir: string): string[] {
 /** Every code literal in the source outside the catalogue, with the first file naming it. */
 function usedCodes(): Map<string, string> {
   const used = new Map<string, string>();
-  for (const f of sourceFiles(root)) {
+  for (const f of [...sourceFiles(root), ...sourceFiles(path.join(root, 'test', 'vm'))]) {
     for (const m of fs.readFileSync(f, 'utf8').matchAll(CODE)) {
       if (!used.has(m[0])) used.set(m[0], path.relative(root, f));
     }

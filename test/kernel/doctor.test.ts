@@ -1,8 +1,9 @@
-import { chmod, mkdtemp, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
+import { main } from '../../src/cli.js';
 import {
   buildDoctorReport,
   DOCTOR_KEY_FUNCTIONS,
@@ -16,6 +17,7 @@ import type { GatherOptions } from '../../src/kernel/gather.js';
 import type { CommandRunner } from '../../src/kernel/exec.js';
 import { fixture } from './helpers/fixtures.js';
 import { RESTRICTED_HOST_JSON } from './helpers/bpfcheck.js';
+import { modelBtf } from './helpers/btf-encoder.js';
 
 const NOWHERE = '/nonexistent-daxmon-root';
 
@@ -64,12 +66,36 @@ async function restrictedHost(): Promise<GatherOptions> {
   };
 }
 
+/**
+ * A 7.3 DAX host with nothing missing: the pmem and tracefs fixture trees joined under one /sys,
+ * new-model BTF, a kernel config in /boot. The checker's answer is the test's.
+ */
+async function readyHost(): Promise<GatherOptions> {
+  const sys = await mkdtemp(path.join(os.tmpdir(), 'daxmon-ready-sys-'));
+  await symlink(fixture('pmem', 'sys', 'bus'), path.join(sys, 'bus'));
+  await symlink(fixture('pmem', 'sys', 'devices'), path.join(sys, 'devices'));
+  await mkdir(path.join(sys, 'kernel', 'btf'), { recursive: true });
+  await symlink(fixture('tracefs', 'sys', 'kernel', 'tracing'), path.join(sys, 'kernel', 'tracing'));
+  await writeFile(path.join(sys, 'kernel', 'btf', 'vmlinux'), modelBtf('new'));
+  const boot = await mkdtemp(path.join(os.tmpdir(), 'daxmon-ready-boot-'));
+  await writeFile(path.join(boot, 'config-7.3.4+deb13-amd64'), 'CONFIG_KPROBES=y\nCONFIG_FS_DAX=y\n');
+  return {
+    release: '7.3.4+deb13-amd64',
+    procRoot: fixture('new-7.3', 'proc'),
+    sysRoot: sys,
+    devRoot: fixture('pmem', 'dev'),
+    bootRoot: boot,
+    bpfcheckPath: await checker('{}'),
+    assumePrivileged: true,
+  };
+}
+
 describe('daxmon doctor', () => {
-  it('says truthfully on a development machine: tracepoints load, kprobe and fentry are refused, no pmem', async () => {
+  it('says truthfully on a development machine with tracefs mounted: tracepoints load, kprobe and fentry are refused, no pmem; exit 1', async () => {
     const out = sink();
     const code = await runDoctor({ json: false, out: out.stream, gather: await restrictedHost() });
     const text = out.text();
-    expect(code).toBe(0);
+    expect(code).toBe(1);
     expect(text).toMatch(/✔ tracepoint +loads/);
     expect(text).toMatch(/✔ tp_btf +loads/);
     expect(text).toMatch(/✘ kprobe +refused: attach: ENOENT/);
@@ -81,11 +107,17 @@ describe('daxmon doctor', () => {
     expect(text).toMatch(/✘ dax_disassociate_entry {2}absent/);
     expect(text).toMatch(/✘ no nd regions, namespaces or device-dax devices/);
     expect(text).toContain(
-      'Summary: refcount model new (kallsyms); libbpf backend: tracepoint probes only (kprobe, fentry refused); bpftrace backend: tracepoints only; no pmem: run `daxmon lab` for a DAX VM',
+      'Summary: refcount model new (kallsyms); libbpf backend: tracepoint probes only, as tracepoint, raw_tp, tp_btf (kprobe, fentry refused); bpftrace backend: tracepoints only; no pmem: run `daxmon lab` for a DAX VM',
+    );
+    expect(text).not.toContain('DAXMON_E_TRACEFS_NOT_MOUNTED');
+    // The fixture /sys has no BTF: that problem is counted, the rest named.
+    expect(text).toMatch(/Problems\n {2}- DAXMON_E_BTF_MISSING/);
+    expect(text).toMatch(
+      /Status: degraded \(exit 1\): \d+ problems? listed; kprobe, fentry refused; no pmem\n$/,
     );
   });
 
-  it('without tracefs, the refused tracepoint type and the mount command show in the summary', async () => {
+  it('without tracefs, the refused tracepoint type says why (DAXMON_E_TRACEFS_NOT_MOUNTED) and how to mount it', async () => {
     const json = JSON.stringify({
       tracepoint: { loads: false, detail: 'loaded, attach to sched:sched_process_exit refused: ENOENT' },
       raw_tp: { loads: true, detail: 'ok' },
@@ -94,7 +126,7 @@ describe('daxmon doctor', () => {
       fentry: { loads: false, detail: 'EPERM' },
     });
     const out = sink();
-    await runDoctor({
+    const code = await runDoctor({
       json: false,
       out: out.stream,
       gather: {
@@ -103,32 +135,79 @@ describe('daxmon doctor', () => {
         run: async () => ({ exitCode: 0, stdout: json, stderr: '' }),
       },
     });
-    expect(out.text()).toMatch(
-      /Summary: .*libbpf backend: tracepoint probes only \(tracepoint, kprobe, fentry refused\);.*tracefs not mounted: `tracepoint` programs need it \(`mount -t tracefs nodev \/sys\/kernel\/tracing`\)/,
+    const text = out.text();
+    expect(code).toBe(1);
+    // The program-type line itself names the cause and the fix, not only the kernel's ENOENT.
+    expect(text).toContain(
+      '✘ tracepoint  refused: loaded, attach to sched:sched_process_exit refused: ENOENT; DAXMON_E_TRACEFS_NOT_MOUNTED: tracefs is not mounted, and tracepoint programs attach through its event ids: mount it with `mount -t tracefs nodev /sys/kernel/tracing` (raw_tp and tp_btf do not need it)',
+    );
+    // kprobe's ENOENT is explained by the kernel config doctor read.
+    expect(text).toContain(
+      '✘ kprobe      refused: ENOENT; this kernel is built without kprobes (CONFIG_KPROBES=n)',
+    );
+    expect(text).toMatch(
+      /✘ tracefs: DAXMON_E_TRACEFS_NOT_MOUNTED: .*`mount -t tracefs nodev \/sys\/kernel\/tracing`/,
+    );
+    expect(text).toMatch(
+      /Summary: .*libbpf backend: tracepoint probes only, as raw_tp, tp_btf \(tracepoint, kprobe, fentry refused\); bpftrace backend: tracepoints only, once tracefs is mounted;.*tracefs not mounted: `tracepoint` programs need it \(`mount -t tracefs nodev \/sys\/kernel\/tracing`\)/,
+    );
+    expect(text).toMatch(
+      /Status: degraded \(exit 1\): \d+ problems? listed; tracepoint, kprobe, fentry refused; no pmem\n$/,
     );
   });
 
-  it('a host where everything loads says so', async () => {
-    const json = JSON.stringify(
+  it('a host where everything loads, with tracefs, BTF, config and pmem, is ready: exit 0', async () => {
+    const everything = JSON.stringify(
       Object.fromEntries(
         ['tracepoint', 'raw_tp', 'tp_btf', 'kprobe', 'fentry'].map((t) => [t, { loads: true, detail: 'ok' }]),
       ),
     );
     const out = sink();
-    await runDoctor({
+    const code = await runDoctor({
       json: false,
       out: out.stream,
-      gather: { ...(await restrictedHost()), run: async () => ({ exitCode: 0, stdout: json, stderr: '' }) },
+      gather: {
+        ...(await readyHost()),
+        run: async (command, args, opts) =>
+          command.endsWith('daxmon-bpfcheck')
+            ? { exitCode: 0, stdout: everything, stderr: '' }
+            : bookwormTools(command, args, opts),
+      },
     });
-    expect(out.text()).toMatch(
-      /libbpf backend: every program type loads \(fentry\/fexit, kprobe, tracepoints\)/,
+    const text = out.text();
+    expect(text).toMatch(/libbpf backend: every program type loads \(fentry\/fexit, kprobe, tracepoints\)/);
+    expect(text).not.toMatch(/bpftrace backend: tracepoints only/);
+    expect(text).not.toContain('Problems');
+    expect(text.trimEnd().split('\n').pop()).toBe('Status: ready (exit 0)');
+    expect(code).toBe(0);
+  });
+
+  it('exits 3 when every program type was tried and refused: no probe can attach', async () => {
+    const refused = JSON.stringify(
+      Object.fromEntries(
+        ['tracepoint', 'raw_tp', 'tp_btf', 'kprobe', 'fentry'].map((t) => [
+          t,
+          { loads: false, detail: 'load: EPERM' },
+        ]),
+      ),
     );
-    expect(out.text()).not.toMatch(/bpftrace backend: tracepoints only/);
+    const out = sink();
+    const code = await runDoctor({
+      json: true,
+      out: out.stream,
+      gather: { ...(await readyHost()), run: async () => ({ exitCode: 0, stdout: refused, stderr: '' }) },
+    });
+    expect(code).toBe(3);
+    expect((JSON.parse(out.text()) as DoctorReport).status).toEqual({
+      verdict: 'unprobed',
+      exitCode: 3,
+      reasons: ['tracepoint, raw_tp, tp_btf, kprobe, fentry refused'],
+    });
   });
 
   it('--json prints the whole structured report', async () => {
     const out = sink();
-    expect(await runDoctor({ json: true, out: out.stream, gather: await restrictedHost() })).toBe(0);
+    expect(await runDoctor({ json: true, out: out.stream, gather: await restrictedHost() })).toBe(1);
     const report = JSON.parse(out.text()) as DoctorReport;
     expect(report.release).toBe('6.18.44-fc-v669');
     expect(report.model.model).toBe('new');
@@ -227,7 +306,7 @@ describe('daxmon doctor', () => {
     for (const m of ['old', 'new'] as const) expect(new Set(names(m)).size).toBe(names(m).length);
   });
 
-  it('exits 0 even when the host offers nothing', async () => {
+  it('exits 1 when the host offers nothing readable, each reader failure listed', async () => {
     const out = sink();
     const code = await runDoctor({
       json: false,
@@ -239,13 +318,17 @@ describe('daxmon doctor', () => {
         modulesRoot: NOWHERE,
         devRoot: NOWHERE,
         tools: false,
+        progTypes: false,
       },
     });
-    expect(code).toBe(0);
+    expect(code).toBe(1);
     expect(out.text()).toMatch(/Problems\n {2}- DAXMON_E_KALLSYMS_UNREADABLE/);
+    expect(out.text()).toMatch(
+      /Status: degraded \(exit 1\): \d+ problems listed; tracepoint, raw_tp, tp_btf, kprobe, fentry untested; no pmem\n$/,
+    );
   });
 
-  it('exits 1 with a coded message only when doctor itself fails', async () => {
+  it('exits 2 with a coded message only when doctor itself fails', async () => {
     const broken = new Writable({
       write(_chunk, _enc, cb) {
         cb(new Error('EPIPE'));
@@ -267,7 +350,28 @@ describe('daxmon doctor', () => {
         progTypes: false,
       },
     });
-    expect(code).toBe(1);
+    expect(code).toBe(2);
     expect(err.text()).toMatch(/^DAXMON_E_DOCTOR_INTERNAL: daxmon doctor failed: EPIPE/);
+  });
+
+  it('daxmon doctor --help lists the exit statuses', async () => {
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await main(['doctor', '--help'])).toBe(0);
+    } finally {
+      spy.mockRestore();
+    }
+    const help = written.join('');
+    for (const line of [
+      /^ {2}0 ready/m,
+      /^ {2}1 degraded/m,
+      /^ {2}2 usage error/m,
+      /^ {2}3 no BPF program type loads/m,
+    ])
+      expect(help).toMatch(line);
   });
 });
