@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DaxmonError } from '../errors.js';
-import { runLab } from '../vmlab/lab.js';
+import { runLab } from '../../lab/src/lab.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 

@@ -8,7 +8,7 @@ import {
   ensureKernel,
   liveQemuCount,
   runGuest,
-} from '../../src/vmlab/index.js';
+} from '../../lab/src/index.js';
 import { buildWorkload } from './build.js';
 import { REPO_DIR } from './matrix.js';
 

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { buildCmdline, memmapArg } from '../../src/vmlab/cmdline.js';
-import { LineSplitter, classifyConsoleLine } from '../../src/vmlab/console.js';
-import { renderGuestEnv, renderInitScript } from '../../src/vmlab/init-script.js';
-import { planPmem } from '../../src/vmlab/pmem.js';
-import { buildQemuArgs } from '../../src/vmlab/qemu.js';
-import { renderLabJob } from '../../src/vmlab/lab.js';
+import { buildCmdline, memmapArg } from '../../lab/src/cmdline.js';
+import { LineSplitter, classifyConsoleLine } from '../../lab/src/console.js';
+import { renderGuestEnv, renderInitScript } from '../../lab/src/init-script.js';
+import { planPmem } from '../../lab/src/pmem.js';
+import { buildQemuArgs } from '../../lab/src/qemu.js';
+import { renderLabJob } from '../../lab/src/lab.js';
 
 // Console of a 7.3 boot that panicked while unpacking the initramfs (about 1 boot in 15 here),
 // followed by a good one.

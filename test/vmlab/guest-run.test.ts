@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../dashboards/prometheus-server.js';
-import type { KernelBuild } from '../../src/vmlab/index.js';
+import type { KernelBuild } from '../../lab/src/index.js';
 import {
   ensureKernel,
   livePrometheusCount,
@@ -13,7 +13,7 @@ import {
   runGuest,
   runLab,
   silentLogger,
-} from '../../src/vmlab/index.js';
+} from '../../lab/src/index.js';
 
 // runGuest and the kernel cache against stand-ins for qemu, apt-get, apt-cache, dpkg and depmod
 // (test/vmlab/fakes): the retry, timeout and cleanup logic runs for real, only the guest is fake.

@@ -9,8 +9,8 @@ import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { KernelBuild } from '../../../src/vmlab/index.js';
-import { VmError, ensureKernelHeaders } from '../../../src/vmlab/index.js';
+import type { KernelBuild } from '../../../lab/src/index.js';
+import { VmError, ensureKernelHeaders } from '../../../lab/src/index.js';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'daxfi');
 
