@@ -9,3 +9,4 @@ export type { Share } from './init-script.js';
 export * from './lab.js';
 export * from './headers.js';
 export * from './prometheus.js';
+export * from './command.js';

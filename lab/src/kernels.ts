@@ -190,7 +190,7 @@ async function resolveKernel(series: KernelSeries, opts: ResolveOptions): Promis
   if (!choice) {
     throw new VmError(
       'DAXMON_E_VM_APT',
-      `no linux-image-amd64 of series ${series.id} in ${series.sources.join(', ')}; the suite may have moved on: update KERNEL_SERIES in src/vmlab/kernels.ts`,
+      `no linux-image-amd64 of series ${series.id} in ${series.sources.join(', ')}; the suite may have moved on: update KERNEL_SERIES in lab/src/kernels.ts`,
     );
   }
   const image = parseAptStanzas(

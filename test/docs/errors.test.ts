@@ -18,10 +18,11 @@ function sourceFiles(dir: string): string[] {
   return out;
 }
 
-/** Codes the program can emit: every literal in src/ and bpf/ (build output excluded). */
+/** Codes the program can emit: every literal in src/, lab/src/ and bpf/ (build output excluded). */
 function usedCodes(): Map<string, string> {
   const used = new Map<string, string>();
-  for (const f of [...sourceFiles(path.join(root, 'src')), ...sourceFiles(path.join(root, 'bpf'))]) {
+  const dirs = ['src', path.join('lab', 'src'), 'bpf'].map((d) => path.join(root, d));
+  for (const f of dirs.flatMap(sourceFiles)) {
     for (const m of fs.readFileSync(f, 'utf8').matchAll(CODE)) {
       if (!used.has(m[0])) used.set(m[0], path.relative(root, f));
     }
