@@ -1,5 +1,4 @@
-import { runLab } from './lab.js';
-import type { LabResult } from './lab.js';
+import { labOutcome, runLab } from './lab.js';
 
 /** What `daxmon lab` hands the lab (the daemon's src/commands/lab.ts declares the same shape). */
 export interface LabCommandOptions {
@@ -11,11 +10,6 @@ export interface LabCommandOptions {
   prometheus?: false;
   durationMs?: number;
   guestPort?: number;
-}
-
-/** `daxmon lab`'s exit status: 0 only when daxmon served /metrics. */
-export function labExitStatus(r: Pick<LabResult, 'metricsServed'>): number {
-  return r.metricsServed ? 0 : 1;
 }
 
 /** The lab's entry point for `daxmon lab`, imported at run time by the daemon's CLI. */
@@ -30,5 +24,5 @@ export async function runLabCommand(o: LabCommandOptions): Promise<number> {
     ...(o.durationMs !== undefined ? { durationMs: o.durationMs } : {}),
     ...(o.guestPort !== undefined ? { guestPort: o.guestPort } : {}),
   });
-  return labExitStatus(r);
+  return labOutcome(r).exitStatus;
 }

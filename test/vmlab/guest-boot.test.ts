@@ -28,9 +28,16 @@ describe('ready and panic detection', () => {
     expect(events.some((e) => e?.kind === 'ready')).toBe(false);
   });
 
-  it('reads ready (with the guest uptime), warnings and the job exit code', () => {
+  it('reads the stages and ready (with the guest uptime), warnings and the job exit code', () => {
     const events = GOOD.split('\n').map(classifyConsoleLine).filter(Boolean);
-    expect(events[0]).toEqual({ kind: 'ready', guestUptimeSeconds: 8.73 });
+    expect(events[0]).toEqual({ kind: 'stage', stage: 'modules', guestUptimeSeconds: 3.48 });
+    expect(events[1]).toEqual({ kind: 'ready', guestUptimeSeconds: 8.73 });
+    expect(events[2]).toEqual({ kind: 'stage', stage: 'job', guestUptimeSeconds: 10.02 });
+    expect(classifyConsoleLine('[ 3.0] DAXMON_STAGE pmem-ready')).toEqual({
+      kind: 'stage',
+      stage: 'pmem-ready',
+      guestUptimeSeconds: undefined,
+    });
     expect(events.filter((e) => e?.kind === 'warning')).toHaveLength(2);
     expect(events.at(-1)).toEqual({ kind: 'done', rc: 0 });
     expect(classifyConsoleLine('DAXMON_BOOT_FAILED cannot mount the host root (9p)')).toEqual({
