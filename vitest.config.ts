@@ -7,7 +7,7 @@ export default defineConfig({
     testTimeout: 20_000,
     coverage: {
       provider: 'v8',
-      include: ['src/**/*.ts'],
+      include: ['src/**/*.ts', 'lab/src/**/*.ts'],
       reporter: ['text-summary', 'lcov'],
       thresholds: { lines: 80, functions: 80, branches: 70, statements: 80 },
     },

@@ -1,14 +1,65 @@
 /**
- * `daxmon lab`: the VM lab from the command line. Boots Debian's new-model kernel (or another
- * series) under qemu with pmem, runs daxmon and a looping DAX workload inside, forwards daxmon's
- * port and prints the URLs; Ctrl-C stops daxmon and the guest. The work is in src/vmlab/lab.ts.
+ * `daxmon lab`: the VM lab from the command line. The lab itself (apt, qemu, initramfs) is its own
+ * package, `@daxmon/lab` in lab/ of the repository, and is never installed on a DAX host: this file
+ * only parses the options and imports the lab at run time. Nothing in the daemon imports the lab
+ * statically (test/vmlab/boundary.test.ts holds it to that).
  */
 import { parseArgs } from 'node:util';
 import { DaxmonError } from '../errors.js';
 import { PACKAGE_ROOT } from '../package-root.js';
-import { runLab } from '../vmlab/lab.js';
 
-export async function runLabCli(argv: string[]): Promise<number> {
+/** The lab package's name; a variable so that tsc does not look for it when building the daemon. */
+export const LAB_PACKAGE = '@daxmon/lab';
+
+/** What `daxmon lab` asks of the lab: its `runLabCommand` takes these and returns the exit status. */
+export interface LabCommandRequest {
+  repoDir: string;
+  series: string;
+  fs: 'ext4' | 'xfs';
+  pmem: 'memmap' | 'nvdimm-fsdax';
+  workload: boolean;
+  prometheus?: false;
+  durationMs?: number;
+  guestPort?: number;
+}
+
+/** The lab package as the daemon sees it (the lab's index.ts must satisfy this; typechecked). */
+export interface LabEntry {
+  runLabCommand(req: LabCommandRequest): Promise<number>;
+}
+
+export type Importer = (specifier: string) => Promise<unknown>;
+
+function isModuleNotFound(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'ERR_MODULE_NOT_FOUND' || code === 'MODULE_NOT_FOUND';
+}
+
+/**
+ * Imports the lab. Missing (a daxmon installed from its package, or a checkout whose lab is not
+ * built) is DAXMON_E_LAB_NOT_INSTALLED; any other failure of the lab's code is a bug and is rethrown.
+ */
+export async function loadLab(importer: Importer = (s) => import(s)): Promise<LabEntry> {
+  let mod: unknown;
+  try {
+    mod = await importer(LAB_PACKAGE);
+  } catch (err) {
+    if (!isModuleNotFound(err)) throw err;
+    throw new DaxmonError(
+      'DAXMON_E_LAB_NOT_INSTALLED',
+      `the VM lab (${LAB_PACKAGE}) is not installed with this daxmon: it ships only in the repository, not in the package a DAX host installs. Run "npm run lab" from a checkout of the daxmon repository (it builds the lab first; "npm run build:lab" builds it alone). (${(err as Error).message})`,
+    );
+  }
+  if (typeof (mod as Partial<LabEntry> | undefined)?.runLabCommand !== 'function') {
+    throw new DaxmonError(
+      'DAXMON_E_LAB_NOT_INSTALLED',
+      `${LAB_PACKAGE} does not export runLabCommand: its build is older than this daxmon; run "npm run lab" (it rebuilds both)`,
+    );
+  }
+  return mod as LabEntry;
+}
+
+export function parseLabArgs(argv: string[], repoDir = PACKAGE_ROOT): LabCommandRequest {
   let v: Record<string, string | boolean | undefined>;
   try {
     v = parseArgs({
@@ -48,16 +99,21 @@ export async function runLabCli(argv: string[]): Promise<number> {
       `--guest-port must be a port number, got "${String(v['guest-port'])}"`,
     );
   }
-  const r = await runLab({
-    repoDir: PACKAGE_ROOT,
+  return {
+    repoDir,
     series: (v.kernel as string | undefined) ?? '7',
     fs,
     pmem,
     workload: !v['no-workload'],
-    // Default (undefined): run it when installed. --no-prometheus: never.
-    ...(v['no-prometheus'] ? { prometheus: false } : {}),
+    // Default (absent): run it when installed. --no-prometheus: never.
+    ...(v['no-prometheus'] ? { prometheus: false as const } : {}),
     ...(duration !== undefined ? { durationMs: duration * 1000 } : {}),
     ...(guestPort !== undefined ? { guestPort } : {}),
-  });
-  return r.metricsServed ? 0 : 1;
+  };
+}
+
+export async function runLabCli(argv: string[], importer?: Importer): Promise<number> {
+  const req = parseLabArgs(argv);
+  const lab = await loadLab(importer);
+  return lab.runLabCommand(req);
 }

@@ -5,7 +5,7 @@
  * do (without the code: whoever prints it adds the code once), an exit status, and the `cause`.
  * Anything else that reaches the top is a bug and is printed with its stack.
  *
- * Depends on the catalogue only, so the VM lab (src/vmlab or its own package) can extend it.
+ * Depends on the catalogue only, so the VM lab (lab/, its own package) can extend it.
  */
 import { exitCodeOf, type ErrorCode } from './catalogue.js';
 

@@ -294,7 +294,13 @@ export const CATALOGUE = {
     httpStatus: 500,
   },
 
-  // ---- VM lab and kernel matrix (src/vmlab, test/vm) ---------------------------------------------
+  // ---- VM lab and kernel matrix (lab/, test/vm) ---------------------------------------------
+  DAXMON_E_LAB_NOT_INSTALLED: {
+    area: 'vm',
+    meaning:
+      "`daxmon lab` in a daxmon without its lab: the lab (`lab/`, package `@daxmon/lab`) ships only in the repository, not in the package a DAX host installs (or a checkout's lab is not built)",
+    whatToDo: 'run `npm run lab` from a repository checkout (it builds the lab)',
+  },
   DAXMON_E_VM_CONFIG: {
     area: 'vm',
     meaning: 'a bad lab/matrix setting (env var, option), or `dist/` not built',

@@ -12,7 +12,7 @@ import { main, reportError } from '../../src/cli.js';
 import { DaxmonError } from '../../src/errors.js';
 import { KernelReadError } from '../../src/kernel/errors.js';
 import { BpftraceError } from '../../src/probes/bpftrace/errors.js';
-import { VmError } from '../../src/vmlab/errors.js';
+import { VmError } from '../../lab/src/errors.js';
 import { REPO, compileCli, type CompiledCli } from './compiled-cli.js';
 
 const STACK = /^\s+at /m;
@@ -63,8 +63,6 @@ describe('reportError (the top-level error path)', () => {
     });
   });
 
-  // Runs once src/vmlab/errors.ts's VmError extends DaxmonError (see docs/errors.md); until then
-  // `daxmon lab` errors are still printed as internal errors.
   it('a VM lab error is a DaxmonError too: its code once, exit 2 for a setup problem', () => {
     const r = report(new VmError('DAXMON_E_VM_TOOL_MISSING', 'qemu-system-x86_64 is not installed'));
     expect(r).toEqual({

@@ -14,14 +14,7 @@ const DOC = 'docs/kernel-model.md';
 const docText = fs.readFileSync(path.join(root, DOC), 'utf8');
 const SELF = path.relative(root, import.meta.filename);
 
-/**
- * Files another branch is moving (src/vmlab, test/vm, test/vmlab) still carry the old citation
- * forms (`kernel-model.md §N` without `docs/`, `vm-testbed.md`). Their references must still
- * resolve; only the form is tolerated. Empty this list once those files cite the project's docs.
- */
-const TOLERATE_OLD_FORM = ['src/vmlab/', 'test/vm/', 'test/vmlab/'];
-
-const SCANNED_DIRS = ['src', 'bpf', 'test', 'dashboards'];
+const SCANNED_DIRS = ['src', 'lab/src', 'bpf', 'test', 'dashboards'];
 const SKIP_DIRS = new Set(['node_modules', 'build', 'dist', 'coverage']);
 const TEXT_FILE = /\.(ts|mts|js|mjs|c|h|bt|sh|json|ya?ml|md)$/;
 
@@ -139,11 +132,10 @@ function citationsIn(file: string, text: string): Citation[] {
 }
 
 /** What is wrong with one citation, or nothing. */
-function problemsOf(c: Citation, index: DocIndex, tolerated: boolean): string[] {
+function problemsOf(c: Citation, index: DocIndex): string[] {
   const where = `${c.file}:${c.line}`;
   const out: string[] = [];
-  if (!c.projectForm && !tolerated)
-    out.push(`${where}: cites kernel-model.md without docs/ (the shared note)`);
+  if (!c.projectForm) out.push(`${where}: cites kernel-model.md without docs/ (the shared note)`);
   for (const ref of c.refs) {
     if (!index.ids.has(ref)) out.push(`${where}: ${ref} is not a heading or §0 tag of ${DOC}`);
   }
@@ -205,19 +197,18 @@ describe('the citation parser', () => {
     const cs = citationsIn('src/a.ts', text);
     expect(cs.map((c) => c.refs)).toEqual([['§6 step 2'], ['§1', '§5', 'V8'], ['§1'], ['§9']]);
     expect(cs[2]!.titled).toEqual([{ section: '§1', title: 'Where it comes from' }]);
-    expect(cs.slice(0, 3).flatMap((c) => problemsOf(c, idx, false))).toEqual([]);
-    expect(problemsOf(cs[3]!, idx, false)).toEqual([`src/a.ts:5: §9 is not a heading or §0 tag of ${DOC}`]);
+    expect(cs.slice(0, 3).flatMap((c) => problemsOf(c, idx))).toEqual([]);
+    expect(problemsOf(cs[3]!, idx)).toEqual([`src/a.ts:5: §9 is not a heading or §0 tag of ${DOC}`]);
   });
 
   it('flags the shared note form and unknown headings', () => {
     const [bare] = citationsIn('src/b.ts', '// kernel-model.md V8: old kernels');
     expect(bare!.projectForm).toBe(false);
-    expect(problemsOf(bare!, idx, false)).toEqual([
+    expect(problemsOf(bare!, idx)).toEqual([
       'src/b.ts:1: cites kernel-model.md without docs/ (the shared note)',
     ]);
-    expect(problemsOf(bare!, idx, true)).toEqual([]);
     const [titled] = citationsIn('src/c.ts', '// docs/kernel-model.md §5 "Where it comes from"');
-    expect(problemsOf(titled!, idx, false)).toEqual([
+    expect(problemsOf(titled!, idx)).toEqual([
       `src/c.ts:1: no heading "Where it comes from" in §5 of ${DOC}`,
     ]);
   });
@@ -293,12 +284,11 @@ describe('citations of the kernel model', () => {
     expect(all.filter((c) => c.refs.length > 0).length).toBeGreaterThan(25);
   });
 
-  it(`every citation in src/, bpf/, test/, dashboards/, README.md and docs/ resolves in ${DOC}`, () => {
+  it(`every citation in src/, lab/src/, bpf/, test/, dashboards/, README.md and docs/ resolves in ${DOC}`, () => {
     const problems: string[] = [];
     for (const f of files) {
-      const tolerated = TOLERATE_OLD_FORM.some((d) => f.startsWith(d));
       for (const c of citationsIn(f, fs.readFileSync(path.join(root, f), 'utf8'))) {
-        problems.push(...problemsOf(c, index, tolerated));
+        problems.push(...problemsOf(c, index));
       }
     }
     expect(problems).toEqual([]);
@@ -308,7 +298,6 @@ describe('citations of the kernel model', () => {
     const SHARED = /vm-testbed\.md|\.\.\/shared\/|\/work\/shared|shared\/docs|of the shared\s+docs/;
     const problems: string[] = [];
     for (const f of files) {
-      if (TOLERATE_OLD_FORM.some((d) => f.startsWith(d))) continue;
       fs.readFileSync(path.join(root, f), 'utf8')
         .split('\n')
         .forEach((l, i) => {

@@ -4,7 +4,7 @@ import { mkdir, readFile, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import { VmError } from '../../src/vmlab/errors.js';
+import { VmError } from '../../lab/src/errors.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 export const DAXWL_SOURCE = join(here, 'workloads', 'daxwl.c');

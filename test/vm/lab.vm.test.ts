@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { livePrometheusCount, liveQemuCount, runLab } from '../../src/vmlab/index.js';
+import { livePrometheusCount, liveQemuCount, runLab } from '../../lab/src/index.js';
 import { REPO_DIR } from './matrix.js';
 
 // `daxmon lab` end to end: the 7.x guest runs daxmon from this checkout's dist/ (npm run build first)

@@ -1,6 +1,6 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DaxFs, GuestRun, Logger, PmemKind } from '../../src/vmlab/index.js';
+import type { DaxFs, GuestRun, Logger, PmemKind } from '../../lab/src/index.js';
 import {
   KERNEL_SERIES,
   VmError,
@@ -9,7 +9,7 @@ import {
   ensureKernel,
   findSeries,
   runGuest,
-} from '../../src/vmlab/index.js';
+} from '../../lab/src/index.js';
 import { buildDaxwl } from './build.js';
 import type { Observer } from './observer.js';
 import { bpftraceObserver } from './observer-bpftrace.js';

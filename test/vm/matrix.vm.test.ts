@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killAllQemu, liveQemuCount } from '../../src/vmlab/index.js';
+import { killAllQemu, liveQemuCount } from '../../lab/src/index.js';
 import type { MatrixCase } from './matrix.js';
 import { matrixFromEnv, resultsReportPath, runCase, scenarioFilter } from './matrix.js';
 import type { BootResult } from './runner.js';

@@ -21,7 +21,7 @@ interface ProbeSpec {
 // access is retried with 4 KiB faults.
 const VM_FAULT_FALLBACK = 0x800;
 
-/** What the bpftrace observer counts; kernel-model.md §8 maps each to the kernel's words. */
+/** What the bpftrace observer counts; docs/kernel-model.md §8 maps each to the kernel's words. */
 export const BPFTRACE_PROBES: readonly ProbeSpec[] = [
   { counter: 'pte_fault', kind: 'tracepoint', targets: ['fs_dax:dax_pte_fault_done'] },
   {

@@ -12,8 +12,8 @@ import {
 import { promApi } from '../../dashboards/src/live/prom-api.js';
 import type { PromApi } from '../../dashboards/src/live/prom-api.js';
 import { snapshotDashboard } from '../../dashboards/src/live/snapshot.js';
-import { defaultCacheDir, livePrometheusCount, liveQemuCount, runLab } from '../../src/vmlab/index.js';
-import type { LabStarted } from '../../src/vmlab/index.js';
+import { defaultCacheDir, livePrometheusCount, liveQemuCount, runLab } from '../../lab/src/index.js';
+import type { LabStarted } from '../../lab/src/index.js';
 import { alertKey, reportMarkdown } from './e2e-report.js';
 import type { E2eReport } from './e2e-report.js';
 import { REPO_DIR } from './matrix.js';

@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { GuestRun } from '../../src/vmlab/index.js';
+import type { GuestRun } from '../../lab/src/index.js';
 import type { Comparison } from './compare.js';
 import { compareToTruth } from './compare.js';
 import type { Counts, Observer, ObserverOutput } from './observer.js';

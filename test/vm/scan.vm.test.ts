@@ -8,7 +8,7 @@ import {
   ensureKernel,
   liveQemuCount,
   runGuest,
-} from '../../src/vmlab/index.js';
+} from '../../lab/src/index.js';
 import { buildWorkload } from './build.js';
 import { REPO_DIR } from './matrix.js';
 
@@ -128,7 +128,7 @@ describe.skipIf(!enabled).each(kernels)('struct-page scan on %s', (series) => {
     );
 
     // 3. mapped: new model one reference and one mapping per page; old model devmap PTEs leave
-    // refcount and mapcount alone (kernel-model.md §2.1)
+    // refcount and mapcount alone (docs/kernel-model.md §2.4)
     expect(steps.pfns.length).toBe(PAGES);
     for (const p of steps.pfns) expect(p >= MEMMAP_PFN && p < MEMMAP_PFN + MEMMAP_PAGES).toBe(true);
     const mapped = steps.steps.mapped!;

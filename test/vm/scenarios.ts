@@ -21,7 +21,7 @@ export interface Scenario {
   /** Breaks the pmem setup for whatever runs after it: always scheduled last. */
   destructive?: boolean;
   /**
-   * How this scenario breaks an invariant of kernel-model.md on this kernel: daxmon must report
+   * How this scenario breaks an invariant of docs/kernel-model.md §5 on this kernel: daxmon must report
    * violations of exactly these kinds in it (at least one each). Undefined for a healthy scenario,
    * in which daxmon must report none.
    */
@@ -243,7 +243,7 @@ export const SCENARIOS: readonly Scenario[] = [
         'truncate-wait':
           model === 'new'
             ? only({ busy_found: { min: 1, why: 'rescans after each wakeup' } })
-            : // kernel-model.md V8: dax_layout_busy_page_range returns early once !mapping_mapped, so
+            : // docs/kernel-model.md V8: dax_layout_busy_page_range returns early once !mapping_mapped, so
               // the old truncate does not wait for the pinned pages, removes their DAX entries, and
               // dax_disassociate_entry warns (WARN_ON_ONCE(trunc && page_ref_count(page) > 1)).
               only({ kernel_warn: 1, entry_remove: 256, writeback_one: xfs61Truncate(series, fs) }),
@@ -276,7 +276,7 @@ export const SCENARIOS: readonly Scenario[] = [
       steps: {
         'write-faults': only({ pte_fault: 256, entry_insert: 256, ...pteInserts(model, 256, true) }),
         vmsplice: only(),
-        // memunmap_pages waits only for pgmap->ref, which FS DAX folios never hold (kernel-model.md
+        // memunmap_pages waits only for pgmap->ref, which FS DAX folios never hold (docs/kernel-model.md
         // §1): the pgmap is torn down under live mappings and pins, and the unbind returns.
         unbind: only({
           memunmap_pages: 1,

@@ -1,4 +1,4 @@
-import type { DaxFs, PmemKind, RefcountModel } from '../../src/vmlab/index.js';
+import type { DaxFs, PmemKind, RefcountModel } from '../../lab/src/index.js';
 
 /** An exact count, or a range where the kernel's timing legitimately decides (with the reason). */
 export type Expect = number | { min: number; max?: number; why: string };

@@ -2,14 +2,8 @@ import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Violation } from '../../src/violations/violation.js';
-import type { GuestRun } from '../../src/vmlab/index.js';
-import {
-  defaultCacheDir,
-  ensureKernel,
-  killAllQemu,
-  liveQemuCount,
-  runGuest,
-} from '../../src/vmlab/index.js';
+import type { GuestRun } from '../../lab/src/index.js';
+import { defaultCacheDir, ensureKernel, killAllQemu, liveQemuCount, runGuest } from '../../lab/src/index.js';
 import { REPO_DIR } from './matrix.js';
 import { buildDaxfi } from './violations/daxfi.js';
 import { renderInjectJob } from './violations/inject-job.js';

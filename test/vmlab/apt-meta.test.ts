@@ -5,8 +5,8 @@ import {
   payloadPackages,
   pickNewestMeta,
   releaseFromImagePackage,
-} from '../../src/vmlab/apt-meta.js';
-import { compareDebVersions } from '../../src/vmlab/debversion.js';
+} from '../../lab/src/apt-meta.js';
+import { compareDebVersions } from '../../lab/src/debversion.js';
 
 // Trimmed `apt-cache show linux-image-amd64` output as seen with trixie, trixie-security,
 // trixie-backports, bookworm and bookworm-security in one sources list.

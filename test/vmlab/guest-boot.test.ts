@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { buildCmdline, memmapArg } from '../../src/vmlab/cmdline.js';
-import { LineSplitter, classifyConsoleLine } from '../../src/vmlab/console.js';
-import { renderGuestEnv, renderInitScript } from '../../src/vmlab/init-script.js';
-import { planPmem } from '../../src/vmlab/pmem.js';
-import { buildQemuArgs } from '../../src/vmlab/qemu.js';
-import { renderLabJob } from '../../src/vmlab/lab.js';
+import { buildCmdline, memmapArg } from '../../lab/src/cmdline.js';
+import { LineSplitter, classifyConsoleLine } from '../../lab/src/console.js';
+import { renderGuestEnv, renderInitScript } from '../../lab/src/init-script.js';
+import { planPmem } from '../../lab/src/pmem.js';
+import { buildQemuArgs } from '../../lab/src/qemu.js';
+import { renderLabJob } from '../../lab/src/lab.js';
 
 // Console of a 7.3 boot that panicked while unpacking the initramfs (about 1 boot in 15 here),
 // followed by a good one.
@@ -28,9 +28,16 @@ describe('ready and panic detection', () => {
     expect(events.some((e) => e?.kind === 'ready')).toBe(false);
   });
 
-  it('reads ready (with the guest uptime), warnings and the job exit code', () => {
+  it('reads the stages and ready (with the guest uptime), warnings and the job exit code', () => {
     const events = GOOD.split('\n').map(classifyConsoleLine).filter(Boolean);
-    expect(events[0]).toEqual({ kind: 'ready', guestUptimeSeconds: 8.73 });
+    expect(events[0]).toEqual({ kind: 'stage', stage: 'modules', guestUptimeSeconds: 3.48 });
+    expect(events[1]).toEqual({ kind: 'ready', guestUptimeSeconds: 8.73 });
+    expect(events[2]).toEqual({ kind: 'stage', stage: 'job', guestUptimeSeconds: 10.02 });
+    expect(classifyConsoleLine('[ 3.0] DAXMON_STAGE pmem-ready')).toEqual({
+      kind: 'stage',
+      stage: 'pmem-ready',
+      guestUptimeSeconds: undefined,
+    });
     expect(events.filter((e) => e?.kind === 'warning')).toHaveLength(2);
     expect(events.at(-1)).toEqual({ kind: 'done', rc: 0 });
     expect(classifyConsoleLine('DAXMON_BOOT_FAILED cannot mount the host root (9p)')).toEqual({

@@ -5,15 +5,17 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { waitFor } from '../dashboards/prometheus-server.js';
-import type { KernelBuild } from '../../src/vmlab/index.js';
+import type { KernelBuild } from '../../lab/src/index.js';
 import {
   ensureKernel,
+  holdQemuSignals,
+  qemuSignalsHeld,
   livePrometheusCount,
   liveQemuCount,
   runGuest,
   runLab,
   silentLogger,
-} from '../../src/vmlab/index.js';
+} from '../../lab/src/index.js';
 
 // runGuest and the kernel cache against stand-ins for qemu, apt-get, apt-cache, dpkg and depmod
 // (test/vmlab/fakes): the retry, timeout and cleanup logic runs for real, only the guest is fake.
@@ -266,9 +268,89 @@ describe('runLab', () => {
     await expect(fetch(`${r.prometheus?.url}/-/ready`)).rejects.toThrow();
   }, 60_000);
 
+  it('on the first SIGINT leaves qemu running and asks the guest to stop; the guest powers off by itself', async () => {
+    process.env.FAKE_QEMU_MODE = 'lab';
+    const lines: string[] = [];
+    const r = await runLab({
+      repoDir: join(tmp, 'repo'),
+      command: ['true'],
+      cacheDir: join(tmp, 'kcache'),
+      log: silentLogger,
+      prometheus: false,
+      print: (l) => {
+        lines.push(l);
+        // The signal as the process gets it: qemu.ts's handlers see it too, and must hold off.
+        if (l.includes('Ctrl-C stops')) setTimeout(() => process.emit('SIGINT', 'SIGINT'), 100);
+      },
+    });
+    expect(r.stop).toMatchObject({ phase: 'stopping', cause: 'SIGINT' });
+    expect(r.guest.status).toBe('done');
+    expect(r.guest.poweredOff).toBe(true);
+    expect(existsSync(join(r.guest.resultsDir, 'lab-stop'))).toBe(true);
+    const out = lines.join('\n');
+    expect(out).toContain('SIGINT: stopping daxmon (SIGTERM) and powering the guest off');
+    expect(out).toMatch(/daxmon lab: kernel booting[\s\S]*daxmon lab: guest up: setting up pmem/);
+    // No daxmon answers in the fake guest: a failure, said so.
+    expect(out).toContain('failed: daxmon never answered /metrics (exit 1)');
+    expect(process.listenerCount('SIGINT')).toBe(0);
+  });
+
+  it('a second SIGINT kills qemu and says the stop was forced', async () => {
+    process.env.FAKE_QEMU_MODE = 'lab-slow-stop';
+    const lines: string[] = [];
+    const r = await runLab({
+      repoDir: join(tmp, 'repo'),
+      command: ['true'],
+      cacheDir: join(tmp, 'kcache'),
+      log: silentLogger,
+      prometheus: false,
+      print: (l) => {
+        lines.push(l);
+        if (l.includes('Ctrl-C stops')) setTimeout(() => process.emit('SIGINT', 'SIGINT'), 100);
+        // The same Ctrl-C twice (terminal and npm) is one; a later one is the second.
+        if (l.includes('again to force')) setTimeout(() => process.emit('SIGINT', 'SIGINT'), 10);
+        if (l.includes('the guest sent daxmon SIGTERM'))
+          setTimeout(() => process.emit('SIGTERM', 'SIGTERM'), 1200);
+      },
+    });
+    expect(r.stop).toEqual({ phase: 'forced', cause: 'SIGINT', why: 'second-request' });
+    expect(r.guest.status).toBe('aborted');
+    expect(r.guest.poweredOff).toBe(false);
+    expect(lines.join('\n')).toContain('forced: asked again: killing qemu');
+    expect(lines.filter((l) => l.includes('again to force'))).toHaveLength(1);
+  });
+
   it('refuses to start without a built daxmon', async () => {
     await expect(
       runLab({ repoDir: join(tmp, 'nothing'), cacheDir: join(tmp, 'kcache'), log: silentLogger }),
     ).rejects.toThrow(/npm run build/);
+  });
+});
+
+describe('qemu and signals', () => {
+  it('kills qemu on a signal, unless a holder (the lab) stops its guest itself', async () => {
+    process.env.FAKE_QEMU_MODE = 'hang';
+    // A listener of ours, so that qemu.ts does not re-raise the signal and end the test worker.
+    const ours = (): void => {};
+    process.on('SIGHUP', ours);
+    try {
+      await rm(join(tmp, 'state.pid'), { force: true });
+      const release = holdQemuSignals();
+      const p = runGuest({ ...base(), bootTimeoutMs: 60_000, maxBootAttempts: 1 });
+      await waitFor('the fake qemu', 10_000, async () => existsSync(join(tmp, 'state.pid')));
+      const pid = await fakePid();
+      process.emit('SIGHUP', 'SIGHUP');
+      await new Promise((r) => setTimeout(r, 300));
+      expect(alive(pid)).toBe(true);
+      expect(liveQemuCount()).toBe(1);
+      release();
+      release();
+      expect(qemuSignalsHeld()).toBe(false);
+      process.emit('SIGHUP', 'SIGHUP');
+      await expect(p).rejects.toThrow(/exited-early/);
+      expect(alive(pid)).toBe(false);
+    } finally {
+      process.off('SIGHUP', ours);
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { headerPackages } from '../../src/vmlab/headers.js';
+import { headerPackages } from '../../lab/src/headers.js';
 
 describe('headerPackages', () => {
   it('takes the -common headers and kbuild from the Depends of linux-headers-REL, not the compiler', () => {

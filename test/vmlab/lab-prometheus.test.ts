@@ -9,7 +9,7 @@ import {
   livePrometheusCount,
   prometheusCommand,
   startLabPrometheus,
-} from '../../src/vmlab/prometheus.js';
+} from '../../lab/src/prometheus.js';
 import { DASHBOARDS_DIR } from '../dashboards/paths.js';
 import { promtool } from '../dashboards/promtool.js';
 import { waitFor } from '../dashboards/prometheus-server.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { moduleLoadOrder, moduleName, parseModulesDep } from '../../src/vmlab/modules-dep.js';
+import { moduleLoadOrder, moduleName, parseModulesDep } from '../../lab/src/modules-dep.js';
 
 // Shaped like 6.12's modules.dep: dependencies listed in an order that is not load order.
 const DEP = `kernel/fs/xfs/xfs.ko.xz: kernel/lib/libcrc32c.ko.xz

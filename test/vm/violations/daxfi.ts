@@ -1,6 +1,6 @@
 /**
  * Builds the fault-injection module (daxfi/) for a guest kernel on the host, against Debian's
- * linux-headers of that kernel (src/vmlab/headers.ts), into the cache (named by source hash and
+ * linux-headers of that kernel (lab/src/headers.ts), into the cache (named by source hash and
  * release; never into the repo, never under /tmp, which the guest covers with a tmpfs).
  */
 import { createHash } from 'node:crypto';
@@ -9,8 +9,8 @@ import { copyFile, mkdir, readFile, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
-import type { KernelBuild } from '../../../src/vmlab/index.js';
-import { VmError, ensureKernelHeaders } from '../../../src/vmlab/index.js';
+import type { KernelBuild } from '../../../lab/src/index.js';
+import { VmError, ensureKernelHeaders } from '../../../lab/src/index.js';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'daxfi');
 

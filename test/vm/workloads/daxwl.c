@@ -312,7 +312,7 @@ static int wl_odirect(const char *path, const char *dev) {
 }
 
 // 16 pages pinned by vmsplice into a pipe, then the file is truncated by a child. With `mapped`, the
-// owner keeps its mapping during the truncate; without, it unmaps first (kernel-model.md V8: old
+// owner keeps its mapping during the truncate; without, it unmaps first (docs/kernel-model.md V8: old
 // kernels skip pinned pages once the file is no longer mapped).
 static int wl_pin_truncate(const char *path, int mapped) {
   const size_t n = 256;

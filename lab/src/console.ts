@@ -7,6 +7,7 @@ export type ConsoleEvent =
   | { kind: 'oops'; line: string }
   | { kind: 'boot-failed'; reason: string }
   | { kind: 'done'; rc: number }
+  | { kind: 'stage'; stage: string; guestUptimeSeconds: number | undefined }
   | { kind: 'warning'; line: string };
 
 const PANIC_RE = /Kernel panic - not syncing|end Kernel panic/;
@@ -36,6 +37,15 @@ export function classifyConsoleLine(line: string): ConsoleEvent | undefined {
   if (done >= 0) {
     const rc = Number.parseInt(line.slice(done + MARKERS.done.length + 4), 10);
     return { kind: 'done', rc: Number.isFinite(rc) ? rc : -1 };
+  }
+  const stage = line.indexOf(`${MARKERS.stage} `);
+  if (stage >= 0) {
+    const [name = '', up = ''] = line
+      .slice(stage + MARKERS.stage.length + 1)
+      .trim()
+      .split(/\s+/);
+    const n = Number.parseFloat(up);
+    return { kind: 'stage', stage: name, guestUptimeSeconds: Number.isFinite(n) ? n : undefined };
   }
   if (PANIC_RE.test(line)) return { kind: 'panic', line: line.trim() };
   if (OOPS_RE.test(line)) return { kind: 'oops', line: line.trim() };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseAptStanzas, payloadPackages, pickNewestMeta, releaseFromImagePackage } from './apt-meta.js';
 import { compareDebVersions } from './debversion.js';
-import { describeError } from '../errors/log-fields.js';
+import { describeError } from '../../src/errors/log-fields.js';
 import { VmError } from './errors.js';
 import type { Logger } from './log.js';
 import { defaultLogger } from './log.js';
@@ -27,7 +27,7 @@ const SECURITY = 'http://deb.debian.org/debian-security';
 
 /**
  * The kernel matrix. The model split is the "fs/dax: Fix ZONE_DEVICE page reference counts" series
- * (6.15): 7.x idles FS DAX folios at refcount 0, 6.12 and 6.1 at 1 (kernel-model.md §2). The
+ * (6.15): 7.x idles FS DAX folios at refcount 0, 6.12 and 6.1 at 1 (docs/kernel-model.md §2). The
  * security suites are included because that is where each stable series' newest build appears first.
  */
 export const KERNEL_SERIES: readonly KernelSeries[] = [
@@ -191,7 +191,7 @@ async function resolveKernel(series: KernelSeries, opts: ResolveOptions): Promis
   if (!choice) {
     throw new VmError(
       'DAXMON_E_VM_APT',
-      `no linux-image-amd64 of series ${series.id} in ${series.sources.join(', ')}; the suite may have moved on: update KERNEL_SERIES in src/vmlab/kernels.ts`,
+      `no linux-image-amd64 of series ${series.id} in ${series.sources.join(', ')}; the suite may have moved on: update KERNEL_SERIES in lab/src/kernels.ts`,
     );
   }
   const image = parseAptStanzas(

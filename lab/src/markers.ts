@@ -3,6 +3,8 @@ export const MARKERS = {
   ready: 'DAXMON_READY',
   bootFailed: 'DAXMON_BOOT_FAILED',
   done: 'DAXMON_DONE',
+  /** `DAXMON_STAGE NAME UPTIME`: a boot or job stage was reached (init-script.ts, renderJob). */
+  stage: 'DAXMON_STAGE',
 } as const;
 
 /** Mount tag of the writable results share; the init script finds its job there. */

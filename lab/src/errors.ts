@@ -5,8 +5,8 @@
  * `npm run test:vm` for the first time, and do not repeat the code: whoever prints the error (the
  * CLI's `daxmon: CODE: message`, a log line's `code` field) adds it once.
  */
-import { DaxmonError } from '../errors/base.js';
-import { CATALOGUE, codesOf, type CodeOf } from '../errors/catalogue.js';
+import { DaxmonError } from '../../src/errors/base.js';
+import { CATALOGUE, codesOf, type CodeOf } from '../../src/errors/catalogue.js';
 
 export type VmErrorCode = CodeOf<'vm'>;
 

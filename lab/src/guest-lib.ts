@@ -2,7 +2,7 @@
  * Shell functions every job script starts with (the guest runs the host's /bin/sh, dash). They give
  * a scenario a way to run a long-lived helper, such as an observer, beside the workload: start it,
  * wait until it says it is ready, and stop it with a kill timeout, because a bpftrace stopped with
- * SIGINT has been seen to hang a guest script until the outer timeout (vm-testbed.md).
+ * SIGINT has been seen to hang a guest script until the outer timeout (docs/vm-lab.md "Before the lab").
  */
 export const GUEST_LIB = `set -u
 mkdir -p /tmp/daxmon

@@ -49,7 +49,30 @@ export interface GuestOptions {
   signal?: AbortSignal;
   onReady?: (info: { hostPorts: Record<number, number>; runDir: string }) => void;
   onConsoleLine?: (line: string) => void;
+  /**
+   * Each boot stage as the console reports it. Without it, runGuest logs one plain line per stage,
+   * so a slow boot in CI shows where it is.
+   */
+  onStage?: (s: StageReport) => void;
 }
+
+/** Boot and job stages, in order: qemu started, the initramfs runs, the guest is up, the job runs. */
+export type GuestStage = 'kernel' | 'initramfs' | 'guest-up' | 'job' | 'pmem-ready';
+
+export interface StageReport {
+  stage: GuestStage;
+  attempt: number;
+  /** Host seconds since this attempt's qemu started. */
+  seconds: number;
+  guestUptimeSeconds: number | undefined;
+}
+
+/** The console's `DAXMON_STAGE` names (init-script.ts, renderJob) as stages. */
+const CONSOLE_STAGES: Record<string, GuestStage> = {
+  modules: 'initramfs',
+  job: 'job',
+  'pmem-ready': 'pmem-ready',
+};
 
 export type AttemptOutcome = 'ready' | 'panic' | 'boot-timeout' | 'exited-early' | 'port-busy';
 
@@ -81,6 +104,8 @@ export interface GuestRun {
   /** Ready marker to job end. */
   jobSeconds: number | undefined;
   totalSeconds: number;
+  /** qemu exited by itself with status 0: the guest powered off, the host killed nothing. */
+  poweredOff: boolean;
   /** Boots that had to be retried (panicked, hung or exited before ready). */
   retries: number;
   attempts: BootAttempt[];
@@ -128,6 +153,8 @@ interface AttemptResult {
   detail?: string;
   warnings: string[];
   oopses: string[];
+  /** Set when qemu has exited: it exited 0 by itself (the guest powered off). */
+  poweredOff?: boolean;
 }
 
 /**
@@ -199,7 +226,22 @@ export async function runGuest(opts: GuestOptions): Promise<GuestRun> {
     log(
       `boot ${opts.kernel.release} ${opts.pmem}${opts.fs ? `/${opts.fs}` : ''} attempt ${attempt}/${maxAttempts}`,
     );
-    const r = await runAttempt(args, consoleLog, bootTimeoutMs, jobTimeoutMs, opts, hostPorts, runDir);
+    const onStage =
+      opts.onStage ??
+      ((st: StageReport) =>
+        log(
+          `${opts.kernel.release} ${opts.label ?? opts.pmem} attempt ${st.attempt}: ${st.stage} at ${st.seconds.toFixed(1)} s`,
+        ));
+    const r = await runAttempt(
+      args,
+      consoleLog,
+      bootTimeoutMs,
+      jobTimeoutMs,
+      opts,
+      hostPorts,
+      runDir,
+      (stage, up) => onStage({ stage, attempt, seconds: (Date.now() - tA) / 1000, guestUptimeSeconds: up }),
+    );
     const seconds = (Date.now() - tA) / 1000;
     if (
       r.outcome === 'panic' ||
@@ -263,6 +305,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestRun> {
       jobSeconds:
         ready !== undefined && final?.doneAtMs !== undefined ? (final.doneAtMs - ready) / 1000 : undefined,
       totalSeconds,
+      poweredOff: final?.poweredOff ?? false,
       retries: Math.max(0, attempts.length - 1),
       attempts,
       hostPorts,
@@ -298,6 +341,7 @@ function runAttempt(
   opts: GuestOptions,
   hostPorts: Record<number, number>,
   runDir: string,
+  onStage: (stage: GuestStage, guestUptimeSeconds: number | undefined) => void,
 ): Promise<AttemptResult> {
   return new Promise<AttemptResult>((resolve) => {
     const out: WriteStream = createWriteStream(consoleLog);
@@ -317,8 +361,8 @@ function runAttempt(
       result = { ...r, readyAtMs, guestBootSeconds, warnings, oopses };
       // qemu is killed as soon as the outcome is known (after a grace period that lets a panic's
       // trace reach the log); its exit completes the promise.
-      if (graceMs > 0) setTimeout(() => qemu.kill(), graceMs);
-      else qemu.kill();
+      if (graceMs > 0) setTimeout(kill, graceMs);
+      else kill();
     };
     const onLine = (line: string): void => {
       opts.onConsoleLine?.(line);
@@ -335,7 +379,11 @@ function runAttempt(
             jobTimeoutMs,
           );
         }
+        onStage('guest-up', ev.guestUptimeSeconds);
         opts.onReady?.({ hostPorts, runDir });
+      } else if (ev.kind === 'stage') {
+        const stage = CONSOLE_STAGES[ev.stage];
+        if (stage) onStage(stage, ev.guestUptimeSeconds);
       } else if (ev.kind === 'panic' || (ev.kind === 'oops' && readyAtMs === undefined)) {
         // Before ready any oops is the early-boot flake (it ends in a panic): retry. After ready a
         // panic is a result; give its trace a few seconds to reach the log.
@@ -358,15 +406,21 @@ function runAttempt(
             oopses,
           };
         if (timer) clearTimeout(timer);
-        timer = setTimeout(() => qemu.kill(), 30_000);
+        timer = setTimeout(kill, 30_000);
       } else if (ev.kind === 'warning' && readyAtMs !== undefined) {
         warnings.push(ev.line);
       }
+    };
+    let killedByHost = false;
+    const kill = (): void => {
+      killedByHost = true;
+      qemu.kill();
     };
     const qemu = launchQemu(args, (chunk) => {
       out.write(chunk);
       for (const l of splitter.push(chunk)) onLine(l);
     });
+    onStage('kernel', undefined);
     timer = setTimeout(
       () => finish({ outcome: 'boot-timeout', detail: `no ready marker after ${bootTimeoutMs} ms` }),
       bootTimeoutMs,
@@ -385,6 +439,7 @@ function runAttempt(
         else
           result = { outcome: 'exited-after-ready', detail, readyAtMs, guestBootSeconds, warnings, oopses };
       }
+      result.poweredOff = !killedByHost && ex.signal === undefined && ex.code === 0;
       if (ex.stderr.trim().length > 0) out.write(`\n[qemu stderr] ${ex.stderr}`);
       out.end(() => resolve(result as AttemptResult));
     });

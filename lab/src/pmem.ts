@@ -36,7 +36,7 @@ const MEMMAP_SIZE_MIB = 1024;
 // (-16), as seen on these machines with memmap=1G!2G.
 const MEMMAP_START_MIB = 5 * 1024;
 // With label-size=1M the usable region must be a multiple of the 16 MiB region alignment: 1025M
-// works, 1G + 128K labels did not (vm-testbed.md).
+// works, 1G + 128K labels did not (docs/vm-lab.md "Before the lab").
 const NVDIMM_SIZE_MIB = 1025;
 
 /**

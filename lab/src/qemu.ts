@@ -81,11 +81,35 @@ export function killAllQemu(): void {
   live.clear();
 }
 
+/** Holders that stop their guests themselves on a signal (the lab: daxmon first, then power-off). */
+let signalHolders = 0;
+
+/**
+ * While held, SIGINT, SIGTERM and SIGHUP leave this process's qemus alone: the holder stops its
+ * guest cleanly and kills qemu only if that fails. Without it the first Ctrl-C would SIGKILL qemu
+ * at once and daxmon in the guest would never shut down. Process exit still kills every qemu.
+ * Returns the release function (idempotent).
+ */
+export function holdQemuSignals(): () => void {
+  signalHolders++;
+  let released = false;
+  return () => {
+    if (released) return;
+    released = true;
+    signalHolders--;
+  };
+}
+
+export function qemuSignalsHeld(): boolean {
+  return signalHolders > 0;
+}
+
 function onSignal(signal: NodeJS.Signals): void {
+  if (signalHolders > 0) return;
   killAllQemu();
   removeHandlers();
   // Re-raise so the process ends the way it would have without us, unless the program handles the
-  // signal itself (the lab stops cleanly on Ctrl-C).
+  // signal itself.
   if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
 }
 
@@ -101,9 +125,9 @@ function removeHandlers(): void {
 function installHandlers(): void {
   if (handlersInstalled) return;
   process.on('exit', killAllQemu);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
-  process.once('SIGHUP', onSignal);
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   handlersInstalled = true;
 }
 
