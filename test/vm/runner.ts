@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GuestRun } from '../../src/vmlab/index.js';
 import type { Comparison } from './compare.js';
+import type { ViolationTally } from './daxmon-verdict.js';
 import { compareToTruth } from './compare.js';
 import type { Counts, Observer, ObserverOutput } from './observer.js';
 import type { Scenario } from './scenarios.js';
@@ -85,6 +86,8 @@ export interface BootResult {
   bootProblems: string[];
   /** Counts seen outside any scenario step (phase 0): should be empty. */
   idleCounts: Counts;
+  /** daxmon observers: the boot's violations, expected or not (daxmon-verdict.ts `violationTally`). */
+  violations?: ViolationTally;
   scenarios: ScenarioResult[];
 }
 
