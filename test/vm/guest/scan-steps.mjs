@@ -113,14 +113,15 @@ function rawScan(startPfn, nr) {
 }
 
 try {
-  const end = Date.now() + 300_000;
+  // daxmon's start and first 1 GiB scan under emulation on a busy host: generous.
+  const end = Date.now() + 600_000;
   for (;;) {
     try {
       if (((await metric('daxmon_scan_last_success_timestamp_seconds')) ?? 0) > 0) break;
     } catch {
       /* not serving yet */
     }
-    if (Date.now() > end) throw new Error('daxmon never completed a scan');
+    if (Date.now() > end) throw new Error('daxmon never completed a scan within 600 s');
     await sleep(500);
   }
   const pgmaps = await get('/api/pgmaps');
