@@ -44,10 +44,11 @@ const STUCK_S = 8;
 /** Range-query step. */
 const STEP_S = 2;
 /**
- * Scrape (and rule evaluation) interval. Its timeout is the same (Prometheus's default caps it at
- * the interval): 5 s, where a quiet guest answers in ~50 ms and 2 s was seen to time out under load.
+ * Scrape (and rule evaluation) interval. Its timeout is the same (Prometheus's default: 10 s, capped
+ * at the interval). A quiet guest answers in ~50 ms, but on a loaded 2-core host 2 s timed out
+ * (issue 12) and so did 112 of 127 scrapes at 5 s while the workload's rounds ran.
  */
-const SCRAPE = '5s';
+const SCRAPE = '10s';
 /** Successful scrapes after the truncate finished before the last pass, so rates see the drain. */
 const SCRAPES_AFTER = 3;
 /** Core panels whose families the daemon exports: they must have data. */
@@ -118,8 +119,9 @@ async function drive(info: LabStarted, report: E2eReport): Promise<void> {
     }
   };
   mark('guest up, lab Prometheus ready');
-  // daxmon's start (node, kernel facts, loading the BPF programs) took 46-104 s under emulation.
-  await until('Prometheus to scrape daxmon (up == 1)', 480_000, async () => {
+  // daxmon's start (node, kernel facts, loading the BPF programs) took 46-104 s under emulation,
+  // and over 6 min on a host loaded with a CPU hog and unit tests.
+  await until('Prometheus to scrape daxmon (up == 1)', 600_000, async () => {
     const r = await api.query('up{job="daxmon"} == 1');
     return (r.data?.result.length ?? 0) > 0;
   });
@@ -163,7 +165,7 @@ async function drive(info: LabStarted, report: E2eReport): Promise<void> {
   // A few successful scrapes, so the finished wait is in the histogram and rates see the drain;
   // then until every core panel has data at the last of them (bounded: the assertions say which
   // have none).
-  const settled = await poll(180_000, async () => {
+  const settled = await poll(300_000, async () => {
     await trackAlerts();
     const sc = await scrapesSince(api, t0);
     if (sc.okAt.filter((t) => t > finishedAt).length < SCRAPES_AFTER) return false;
@@ -174,6 +176,11 @@ async function drive(info: LabStarted, report: E2eReport): Promise<void> {
   });
   mark(settled ? 'every core panel has data' : 'gave up waiting for data in every core panel');
   const sc = await scrapesSince(api, t0);
+  const median = seriesOf(
+    await api.query(
+      `quantile_over_time(0.5, scrape_duration_seconds{job="daxmon"}[${Math.ceil(Date.now() / 1000 - t0) + 1}s])`,
+    ),
+  );
   const slowest = seriesOf(
     await api.query(
       `max_over_time(scrape_duration_seconds{job="daxmon"}[${Math.ceil(Date.now() / 1000 - t0) + 1}s])`,
@@ -182,7 +189,9 @@ async function drive(info: LabStarted, report: E2eReport): Promise<void> {
   report.scrapes = {
     ok: sc.okAt.length,
     failed: sc.failed,
+    okAfterRelease: sc.okAt.filter((t) => t > finishedAt).length,
     interval: SCRAPE,
+    ...(median[0]?.value ? { medianSeconds: Number(median[0].value[1]) } : {}),
     ...(slowest[0]?.value ? { slowestSeconds: Number(slowest[0].value[1]) } : {}),
   };
   report.evaluatedAt.after = Math.round(end - t0);
@@ -236,7 +245,7 @@ describe.skipIf(!enabled)('dashboards and alerts against daxmon in the 7.x guest
         handleSignals: false,
         signal: stop.signal,
         // A safety net: the test stops the lab itself once the queries are done.
-        durationMs: 20 * 60_000,
+        durationMs: 30 * 60_000,
         print: (l) => lines.push(l),
         onStarted: (info) => {
           resultsDir = info.resultsDir;
@@ -283,6 +292,11 @@ describe.skipIf(!enabled)('dashboards and alerts against daxmon in the 7.x guest
           `queries that failed ${name}, ${at(t)}`,
         ).toEqual([]);
       }
+      // The last pass saw the release: scrapes succeeded after the truncate finished.
+      expect(
+        report.scrapes?.okAfterRelease,
+        `successful scrapes after the truncate finished (before the last pass), ${at(report.evaluatedAt?.after)}`,
+      ).toBeGreaterThanOrEqual(SCRAPES_AFTER);
       // Core panels have data, but those reading families the daemon does not export yet.
       expect(
         report.after.filter((q) => CORE.some((c) => c.id === q.id) && q.series === 0).map((q) => q.id),
@@ -306,6 +320,6 @@ describe.skipIf(!enabled)('dashboards and alerts against daxmon in the 7.x guest
       expect(liveQemuCount()).toBe(0);
       expect(livePrometheusCount()).toBe(0);
     },
-    25 * 60_000,
+    35 * 60_000,
   );
 });
