@@ -13,8 +13,24 @@ const save = () =>
   writeFileSync(`${process.env.DAXMON_RESULTS}/scan-steps.json`, JSON.stringify(out, null, 1));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A GET that failed at the connection level (undici's "fetch failed": a keep-alive socket the
+// server closed as it was reused, which a loaded host makes likely) is retried a few times; HTTP
+// errors are not. The retries are in the output.
+out.fetchRetries = [];
+async function fetchRetrying(target) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(target);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      out.fetchRetries.push(`${target}: ${err?.cause?.code ?? err?.cause?.message ?? err}`);
+      await sleep(1000 * attempt);
+    }
+  }
+}
+
 async function get(path) {
-  const res = await fetch(url + path);
+  const res = await fetchRetrying(url + path);
   const text = await res.text();
   if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
   return path === '/metrics' ? text : JSON.parse(text);
