@@ -13,6 +13,30 @@ function describe(v: Violation): string {
 }
 
 /**
+ * daxmon's violations in one scenario, split by what the scenario declares. The one definition of
+ * "expected" and "unexpected" for both the matrix's assertion and its summary line.
+ */
+export interface ScenarioViolations {
+  /** What the scenario breaks on this kernel; undefined for a healthy scenario. */
+  unhealthy: { why: string; kinds: readonly string[] } | undefined;
+  /** Of a kind the deliberately unhealthy scenario declares. */
+  expected: Violation[];
+  /** Any in a healthy scenario, or of a kind the unhealthy scenario does not declare: each fails it. */
+  unexpected: Violation[];
+}
+
+export function scenarioViolations(
+  p: PlannedScenario,
+  ctx: TruthContext,
+  f: DaxmonFindings,
+): ScenarioViolations {
+  const vs = f.violationsByScenario.get(p.base) ?? [];
+  const unhealthy = p.scenario.unhealthy?.(ctx);
+  const declared = (v: Violation): boolean => unhealthy?.kinds.includes(v.kind) ?? false;
+  return { unhealthy, expected: vs.filter(declared), unexpected: vs.filter((v) => !declared(v)) };
+}
+
+/**
  * Problems of one scenario as daxmon saw it (empty when daxmon's view matches the model), and what
  * could not be checked, with the reason.
  */
@@ -24,21 +48,19 @@ export function daxmonScenarioProblems(
   const s = p.scenario;
   const problems: string[] = [];
   const notCovered: string[] = [];
-  const vs = f.violationsByScenario.get(p.base) ?? [];
-  const unhealthy = s.unhealthy?.(ctx);
-  if (!unhealthy && vs.length > 0)
+  const { unhealthy, expected, unexpected } = scenarioViolations(p, ctx, f);
+  if (!unhealthy && unexpected.length > 0)
     problems.push(
-      `healthy scenario, daxmon reported ${vs.length} violation(s): ${vs.map(describe).join('; ')}`,
+      `healthy scenario, daxmon reported ${unexpected.length} violation(s): ${unexpected.map(describe).join('; ')}`,
     );
   if (unhealthy) {
     // Not only no false alarms: the broken invariant must be reported, and nothing else.
     for (const k of unhealthy.kinds) {
-      if (!vs.some((v) => v.kind === k)) problems.push(`${unhealthy.why}: daxmon reported no ${k}`);
+      if (!expected.some((v) => v.kind === k)) problems.push(`${unhealthy.why}: daxmon reported no ${k}`);
     }
-    const other = vs.filter((v) => !unhealthy.kinds.includes(v.kind));
-    if (other.length > 0)
+    if (unexpected.length > 0)
       problems.push(
-        `unexpected violation(s) besides ${unhealthy.kinds.join(', ')}: ${other.map(describe).join('; ')}`,
+        `unexpected violation(s) besides ${unhealthy.kinds.join(', ')}: ${unexpected.map(describe).join('; ')}`,
       );
   }
   const r = f.refcounts.get(p.base);
@@ -60,6 +82,34 @@ export function daxmonScenarioProblems(
       problems.push(`PMD folios must be freed as order 9, daxmon saw ${JSON.stringify(r.freeOrders)}`);
   }
   return { problems, notCovered };
+}
+
+/**
+ * A boot's violations for its summary line, counted by `scenarioViolations` and the boot check:
+ * `unexpected` (in a healthy scenario, of an undeclared kind, or before the first scenario) fails
+ * the run whenever it is not 0; `expected` are those the deliberately unhealthy scenarios declare.
+ */
+export interface ViolationTally {
+  unexpected: number;
+  expected: { scenario: string; kind: string; count: number }[];
+}
+
+export function violationTally(
+  plan: readonly PlannedScenario[],
+  ctx: TruthContext,
+  f: DaxmonFindings,
+): ViolationTally {
+  let unexpected = (f.violationsByScenario.get(0) ?? []).length;
+  const expected: ViolationTally['expected'] = [];
+  for (const p of plan) {
+    const v = scenarioViolations(p, ctx, f);
+    unexpected += v.unexpected.length;
+    for (const kind of v.unhealthy?.kinds ?? []) {
+      const count = v.expected.filter((x) => x.kind === kind).length;
+      if (count > 0) expected.push({ scenario: p.scenario.name, kind, count });
+    }
+  }
+  return { unexpected, expected };
 }
 
 /** Problems of the whole boot: lost events, violations outside any scenario, record vs replay. */

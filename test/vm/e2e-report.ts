@@ -24,6 +24,17 @@ export interface E2eReport {
   /** Backends with daxmon_backend_up == 1. */
   backends: string[];
   timeline: { t: number; what: string }[];
+  /** Seconds after the lab's Prometheus was ready at which each pass was evaluated (a successful scrape). */
+  evaluatedAt?: { during: number; after?: number };
+  /** The lab's scrapes of daxmon over the run (`up` 1 or 0), and the longest scrape_duration_seconds. */
+  scrapes?: {
+    ok: number;
+    failed: number;
+    okAfterRelease: number;
+    interval: string;
+    medianSeconds?: number;
+    slowestSeconds?: number;
+  };
   workload: unknown[];
   /** Every alert seen pending or firing, the first time in each state. */
   alerts: Record<string, AlertTrace>;
@@ -57,7 +68,15 @@ export function reportMarkdown(r: E2eReport): string {
   lines.push(
     `Kernel ${r.kernel ?? '?'}, backend ${r.backends.join(', ')}; timeline (s after the lab Prometheus was ready): ` +
       r.timeline.map((x) => `${x.what} ${x.t}`).join('; ') +
-      '.',
+      '.' +
+      (r.scrapes
+        ? ` Scrapes every ${r.scrapes.interval}: ${r.scrapes.ok} succeeded (${r.scrapes.okAfterRelease} after the release), ${r.scrapes.failed} failed` +
+          `${r.scrapes.medianSeconds !== undefined ? `, median ${r.scrapes.medianSeconds.toFixed(2)} s` : ''}` +
+          `${r.scrapes.slowestSeconds !== undefined ? `, slowest ${r.scrapes.slowestSeconds.toFixed(2)} s` : ''}.`
+        : '') +
+      (r.evaluatedAt
+        ? ` Queries evaluated at ${r.evaluatedAt.during} s and ${r.evaluatedAt.after ?? '?'} s (successful scrapes).`
+        : ''),
     '',
     '| query (panel or alert expression) | core | while the truncate waited: series: last values | after the release |',
     '| --- | --- | --- | --- |',

@@ -13,7 +13,7 @@ import {
 import { buildDaxwl } from './build.js';
 import type { Observer } from './observer.js';
 import { bpftraceObserver } from './observer-bpftrace.js';
-import { daxmonBootProblems, daxmonScenarioProblems } from './daxmon-verdict.js';
+import { daxmonBootProblems, daxmonScenarioProblems, violationTally } from './daxmon-verdict.js';
 import type { DaxmonObserverOutput } from './observer-daxmon.js';
 import { daxmonObserver } from './observer-daxmon.js';
 import type { BootResult } from './runner.js';
@@ -205,6 +205,7 @@ export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise
     observer: observer.name,
     observerOutput: obs,
     bootProblems: findings ? daxmonBootProblems(findings) : [],
+    ...(findings ? { violations: violationTally(plan, ctx, findings) } : {}),
     idleCounts: obs.counts.get(0) ?? {},
     scenarios,
   };

@@ -95,7 +95,7 @@ t_obs=$(daxmon_now_ms)
 daxmon_bg_start daxmon ${process.execPath} ${cli} record --out /tmp/daxmon/${EVENTS} --backend ${opts.backend} \\
   --listen 127.0.0.1:${PORT} --journal-dir "$DAXMON_RESULTS/journal" --fsync never --log-level info
 obs_ready=0
-obs_end=$(( $(daxmon_now_ms) + ${opts.readyTimeoutSeconds ?? 240} * 1000 ))
+obs_end=$(( $(daxmon_now_ms) + ${opts.readyTimeoutSeconds ?? 480} * 1000 ))
 while [ "$(daxmon_now_ms)" -lt "$obs_end" ]; do
   if curl -sf -o /dev/null ${url}/readyz; then obs_ready=1; break; fi
   kill -0 "$(daxmon_bg_pid daxmon)" 2>/dev/null || break
@@ -108,9 +108,19 @@ curl -s ${url}/metrics | grep '^daxmon_probe_attached' > "$DAXMON_RESULTS/daxmon
 `,
     // The recording is written to the guest's tmpfs and copied at the end: 9p writes are slow, and
     // a burst of ~100k events must not wait for them.
-    // Give the backends a moment to deliver the last scenario's events (the ring is drained
-    // asynchronously), then save the live view and stop daxmon the way an operator would.
-    stopShell: () => `sleep 3
+    // Let the backends deliver the last scenario's events (the ring is drained asynchronously, and
+    // on a busy host later than any fixed pause): wait until daxmon's ingested-event count has stayed
+    // the same for two seconds (at most 60 s), then save the live view and stop daxmon the way an
+    // operator would.
+    stopShell: () => `sleep 1
+obs_prev=''; obs_still=0; obs_end=$(( $(daxmon_now_ms) + 60000 ))
+while [ "$(daxmon_now_ms)" -lt "$obs_end" ]; do
+  obs_n=$(curl -sf ${url}/metrics | awk '/^daxmon_events_total/ { s += $NF } END { if (NR) printf "%d", s }')
+  if [ -n "$obs_n" ] && [ "$obs_n" = "$obs_prev" ]; then obs_still=$((obs_still + 1)); else obs_still=0; fi
+  [ "$obs_still" -ge 2 ] && break
+  obs_prev=$obs_n
+  sleep 1
+done
 curl -s ${url}/api/state > "$DAXMON_RESULTS/daxmon-state.json"
 curl -s "${url}/api/violations?limit=1000" > "$DAXMON_RESULTS/daxmon-violations.json"
 curl -s ${url}/metrics > "$DAXMON_RESULTS/daxmon-metrics.txt"

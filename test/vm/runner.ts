@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { GuestRun } from '../../lab/src/index.js';
 import type { Comparison } from './compare.js';
+import type { ViolationTally } from './daxmon-verdict.js';
 import { compareToTruth } from './compare.js';
 import type { Counts, Observer, ObserverOutput } from './observer.js';
 import type { Scenario } from './scenarios.js';
@@ -49,11 +50,15 @@ export function renderScenarioJob(
   }
   parts.push(observer.stopShell());
   // Only now, with every count saved, do the holders exit: their exit unmaps and unpins pages whose
-  // pgmap was torn down under them, which is exactly what the unbind scenarios are about.
+  // pgmap was torn down under them, which is exactly what the unbind scenarios are about. The exit
+  // (and any oops) is read once the holder is a zombie or dead (Z/X; at most 60 s), not after a fixed
+  // pause, which a busy host can outlast.
   for (const { scenario: s } of plan.filter((p) => p.scenario.holds)) {
     parts.push(`echo "DAXMON_HOLDER_EXIT ${s.name}"
-kill -KILL "$(daxmon_bg_pid scenarios/${s.name})" 2>/dev/null
-sleep 5
+h=$(daxmon_bg_pid scenarios/${s.name}); h_end=$(( $(daxmon_now_ms) + 60000 ))
+kill -KILL "$h" 2>/dev/null
+while [ -e /proc/$h ] && ! grep -qE '[)] [ZX] ' /proc/$h/stat 2>/dev/null && [ "$(daxmon_now_ms)" -lt "$h_end" ]; do sleep 0.2; done
+sleep 1
 dmesg -c > "$DAXMON_RESULTS/scenarios/${s.name}.exit-dmesg" 2>&1
 echo "DAXMON_HOLDER_EXITED ${s.name}"`);
   }
@@ -85,6 +90,8 @@ export interface BootResult {
   bootProblems: string[];
   /** Counts seen outside any scenario step (phase 0): should be empty. */
   idleCounts: Counts;
+  /** daxmon observers: the boot's violations, expected or not (daxmon-verdict.ts `violationTally`). */
+  violations?: ViolationTally;
   scenarios: ScenarioResult[];
 }
 

@@ -61,6 +61,8 @@ interface Steps {
   >;
   raw: { nr: number; ns: number; faults: number; pagesPerSecond: number };
   cliPages: { code: number; stdout: string; stderr: string };
+  /** GETs retried after a connection-level failure. */
+  fetchRetries?: string[];
 }
 
 const buildScanwl = (cacheDir: string): Promise<string> =>
@@ -172,7 +174,7 @@ describe.skipIf(!enabled).each(kernels)('struct-page scan on %s', (series) => {
     process.stderr.write(
       `[scan ${series}] ${kernel.release}: raw ${Math.round(steps.raw.pagesPerSecond)} pages/s (1 GiB in ${(steps.raw.ns / 1e9).toFixed(2)} s); ` +
         `daemon scans: ${count}, mean ${(sum / count).toFixed(2)} s; drift ${last.filter((l) => l.startsWith('daxmon_scan_drift_total')).join(' ')}; ` +
-        `boot ${guest.bootSeconds ?? '?'} s, job ${guest.jobSeconds ?? '?'} s\n`,
+        `boot ${guest.bootSeconds ?? '?'} s, job ${guest.jobSeconds ?? '?'} s, GETs retried ${steps.fetchRetries?.length ?? 0}\n`,
     );
     expect(liveQemuCount()).toBe(0);
   });

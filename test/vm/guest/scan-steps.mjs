@@ -13,8 +13,24 @@ const save = () =>
   writeFileSync(`${process.env.DAXMON_RESULTS}/scan-steps.json`, JSON.stringify(out, null, 1));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// A GET that failed at the connection level (undici's "fetch failed": a keep-alive socket the
+// server closed as it was reused, which a loaded host makes likely) is retried a few times; HTTP
+// errors are not. The retries are in the output.
+out.fetchRetries = [];
+async function fetchRetrying(target) {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await fetch(target);
+    } catch (err) {
+      if (attempt >= 5) throw err;
+      out.fetchRetries.push(`${target}: ${err?.cause?.code ?? err?.cause?.message ?? err}`);
+      await sleep(1000 * attempt);
+    }
+  }
+}
+
 async function get(path) {
-  const res = await fetch(url + path);
+  const res = await fetchRetrying(url + path);
   const text = await res.text();
   if (!res.ok) throw new Error(`${path}: ${res.status} ${text}`);
   return path === '/metrics' ? text : JSON.parse(text);
@@ -113,14 +129,15 @@ function rawScan(startPfn, nr) {
 }
 
 try {
-  const end = Date.now() + 300_000;
+  // daxmon's start and first 1 GiB scan under emulation on a busy host: generous.
+  const end = Date.now() + 600_000;
   for (;;) {
     try {
       if (((await metric('daxmon_scan_last_success_timestamp_seconds')) ?? 0) > 0) break;
     } catch {
       /* not serving yet */
     }
-    if (Date.now() > end) throw new Error('daxmon never completed a scan');
+    if (Date.now() > end) throw new Error('daxmon never completed a scan within 600 s');
     await sleep(500);
   }
   const pgmaps = await get('/api/pgmaps');
