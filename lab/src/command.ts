@@ -1,16 +1,8 @@
+import type { LabCommandRequest } from '../../src/commands/lab-contract.js';
 import { labOutcome, runLab } from './lab.js';
 
-/** What `daxmon lab` hands the lab (the daemon's src/commands/lab.ts declares the same shape). */
-export interface LabCommandOptions {
-  repoDir: string;
-  series: string;
-  fs: 'ext4' | 'xfs';
-  pmem: 'memmap' | 'nvdimm-fsdax';
-  workload: boolean;
-  prometheus?: false;
-  durationMs?: number;
-  guestPort?: number;
-}
+/** What `daxmon lab` hands the lab: the daemon's own declaration of the contract. */
+export type LabCommandOptions = LabCommandRequest;
 
 /** The lab's entry point for `daxmon lab`, imported at run time by the daemon's CLI. */
 export async function runLabCommand(o: LabCommandOptions): Promise<number> {

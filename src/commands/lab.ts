@@ -7,26 +7,12 @@
 import { parseArgs } from 'node:util';
 import { DaxmonError } from '../errors.js';
 import { PACKAGE_ROOT } from '../package-root.js';
+import type { LabCommandRequest, LabEntry } from './lab-contract.js';
+
+export type { LabCommandRequest, LabEntry } from './lab-contract.js';
 
 /** The lab package's name; a variable so that tsc does not look for it when building the daemon. */
 export const LAB_PACKAGE = '@daxmon/lab';
-
-/** What `daxmon lab` asks of the lab: its `runLabCommand` takes these and returns the exit status. */
-export interface LabCommandRequest {
-  repoDir: string;
-  series: string;
-  fs: 'ext4' | 'xfs';
-  pmem: 'memmap' | 'nvdimm-fsdax';
-  workload: boolean;
-  prometheus?: false;
-  durationMs?: number;
-  guestPort?: number;
-}
-
-/** The lab package as the daemon sees it (the lab's index.ts must satisfy this; typechecked). */
-export interface LabEntry {
-  runLabCommand(req: LabCommandRequest): Promise<number>;
-}
 
 export type Importer = (specifier: string) => Promise<unknown>;
 
