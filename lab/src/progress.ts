@@ -76,10 +76,15 @@ export function progressText(p: Progress, nowMs?: number, live = false): string 
   return `${text} (${secs(nowMs - p.stageMs)} in this stage, ${secs(nowMs - p.startMs)} in all)`;
 }
 
-/** The probe count in daxmon's /api/state answer (its `probes` list), if it has one. */
+/**
+ * The probe count in daxmon's /api/state answer (its `probes` list), if it has one: the event
+ * backends' probes, not the struct-page scanner's `scan` (it attaches without a backend, and the
+ * user waits on the probes that see the workload).
+ */
 export function probeCount(state: unknown): ProbeCount | undefined {
-  const probes = (state as { probes?: unknown } | null | undefined)?.probes;
-  if (!Array.isArray(probes)) return undefined;
+  const listed = (state as { probes?: unknown } | null | undefined)?.probes;
+  if (!Array.isArray(listed)) return undefined;
+  const probes = listed.filter((p) => (p as { backend?: unknown } | null)?.backend !== 'scan');
   const attached = probes.filter((p) => (p as { attached?: unknown } | null)?.attached === true).length;
   return { attached, total: probes.length };
 }

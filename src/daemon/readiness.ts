@@ -3,18 +3,31 @@
  * fs_dax fault tracepoints alone, on a kernel that refuses kprobes and fentry) leave it blind,
  * so the answer is decided by the checks' activity, and when not ready the reason says what is
  * missing: no backend at all, a backend down, the probes that could not attach.
+ *
+ * The struct-page scanner declares itself as the `scan` probe (src/scan/service.ts), so that V7
+ * shows as active once a scan reads pages; it does not make daxmon ready. Ready means an event
+ * backend's probes are attached: the lab and the VM harness start their workloads on it, and a scan
+ * alone sees none of a workload's events (a clean-clone CI run lost every event of its first
+ * scenarios when the first scan made /readyz answer 200 before the loader had attached).
  */
 import type { CheckEngine } from '../checks/engine.js';
 import type { Readiness } from '../server/app.js';
 import type { DaxState } from '../state/state.js';
 import type { Backends } from './backends.js';
 
-export function readiness(state: DaxState, engine: CheckEngine, backends: Backends): Readiness {
-  const probes = [...state.probes.values()];
+/** The backend name the struct-page scanner's `probe_status` events carry. */
+const SCANNER = 'scan';
+
+export function readiness(
+  state: DaxState,
+  engine: CheckEngine,
+  backends: Pick<Backends, 'supervisors' | 'unavailableList'>,
+): Readiness {
+  const probes = [...state.probes.values()].filter((p) => p.backend !== SCANNER);
   const attached = probes.filter((p) => p.attached);
   const names = attached.map((p) => `${p.backend}:${p.probe}`).join(', ');
   const active = engine.activity().filter((c) => c.active);
-  if (active.length > 0) {
+  if (active.length > 0 && attached.length > 0) {
     return {
       ready: true,
       reason: `${attached.length} probe(s) attached: ${names}; ${active.length} check(s) active`,

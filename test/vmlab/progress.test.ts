@@ -24,6 +24,15 @@ describe('lab progress', () => {
       attached: 2,
       total: 3,
     });
+    // The scanner's own `scan` probe is not one the user waits on.
+    expect(
+      probeCount({
+        probes: [
+          { backend: 'scan', probe: 'scan', attached: true },
+          { backend: 'libbpf', probe: 'dax_fault_pte', attached: false },
+        ],
+      }),
+    ).toEqual({ attached: 0, total: 1 });
     expect(probeCount({})).toBeUndefined();
     expect(probeCount(null)).toBeUndefined();
     expect(scanDone('# HELP x\ndaxmon_scan_last_success_timestamp_seconds 0\n')).toBe(false);
