@@ -268,8 +268,13 @@ describe('runLab', () => {
     await expect(fetch(`${r.prometheus?.url}/-/ready`)).rejects.toThrow();
   }, 60_000);
 
-  it('on the first SIGINT leaves qemu running and asks the guest to stop; the guest powers off by itself', async () => {
-    process.env.FAKE_QEMU_MODE = 'lab';
+  /**
+   * runLab against the fake qemu in `mode`, sending the first SIGINT once the lab says Ctrl-C
+   * stops it (as the process gets it: qemu.ts's handlers see it too, and must hold off), and
+   * calling `onLine` on every printed line for what a case sends next.
+   */
+  async function labWithSignals(mode: string, onLine: (l: string) => void) {
+    process.env.FAKE_QEMU_MODE = mode;
     const lines: string[] = [];
     const r = await runLab({
       repoDir: join(tmp, 'repo'),
@@ -279,10 +284,15 @@ describe('runLab', () => {
       prometheus: false,
       print: (l) => {
         lines.push(l);
-        // The signal as the process gets it: qemu.ts's handlers see it too, and must hold off.
         if (l.includes('Ctrl-C stops')) setTimeout(() => process.emit('SIGINT', 'SIGINT'), 100);
+        onLine(l);
       },
     });
+    return { r, lines };
+  }
+
+  it('on the first SIGINT leaves qemu running and asks the guest to stop; the guest powers off by itself', async () => {
+    const { r, lines } = await labWithSignals('lab', () => {});
     expect(r.stop).toMatchObject({ phase: 'stopping', cause: 'SIGINT' });
     expect(r.guest.status).toBe('done');
     expect(r.guest.poweredOff).toBe(true);
@@ -296,22 +306,11 @@ describe('runLab', () => {
   });
 
   it('a second SIGINT kills qemu and says the stop was forced', async () => {
-    process.env.FAKE_QEMU_MODE = 'lab-slow-stop';
-    const lines: string[] = [];
-    const r = await runLab({
-      repoDir: join(tmp, 'repo'),
-      command: ['true'],
-      cacheDir: join(tmp, 'kcache'),
-      log: silentLogger,
-      prometheus: false,
-      print: (l) => {
-        lines.push(l);
-        if (l.includes('Ctrl-C stops')) setTimeout(() => process.emit('SIGINT', 'SIGINT'), 100);
-        // The same Ctrl-C twice (terminal and npm) is one; a later one is the second.
-        if (l.includes('again to force')) setTimeout(() => process.emit('SIGINT', 'SIGINT'), 10);
-        if (l.includes('the guest sent daxmon SIGTERM'))
-          setTimeout(() => process.emit('SIGTERM', 'SIGTERM'), 1200);
-      },
+    const { r, lines } = await labWithSignals('lab-slow-stop', (l) => {
+      // The same Ctrl-C twice (terminal and npm) is one; a later one is the second.
+      if (l.includes('again to force')) setTimeout(() => process.emit('SIGINT', 'SIGINT'), 10);
+      if (l.includes('the guest sent daxmon SIGTERM'))
+        setTimeout(() => process.emit('SIGTERM', 'SIGTERM'), 1200);
     });
     expect(r.stop).toEqual({ phase: 'forced', cause: 'SIGINT', why: 'second-request' });
     expect(r.guest.status).toBe('aborted');
