@@ -25,10 +25,7 @@ export interface Violation {
   expected: { refcount?: string; mapcount?: string };
   pid: number;
   comm: string;
-  /**
-   * Kernel stack symbolized to function names, innermost first. daxmon writes no raw address
-   * here, but a journal from elsewhere may: the HTTP side redacts them (src/server/redact.ts).
-   */
+  /** Kernel stack symbolized to function names (never raw addresses), innermost first. */
   stack: string[] | null;
   kernel: { release: string; model: RefcountModel };
   /** The folio's latest events, newest first, the triggering one included. */
