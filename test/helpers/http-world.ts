@@ -25,7 +25,7 @@ export const ADDRESSES = {
   bare: 'ffffffffc0a1b2c3',
   upper: '0XFFFF888100A00000',
   la57: 'ff11000012345678',
-  number: 0xffffffff81234567,
+  number: Number(BigInt('0xffffffff81234567')),
 } as const;
 
 /** A record as another writer (an older daxmon, `replay --journal-dir`, a hand edit) left it. */
