@@ -7,6 +7,7 @@
  */
 import type { MemoryType, PfnRange, PgmapRegistered } from '../events/types.js';
 import { FOLIO_STATES } from './folio-store.js';
+import { RangeTable, type RangeEntry } from './range-table.js';
 
 export type PgmapPhase = 'live' | 'tearing_down' | 'ref_released' | 'gone';
 
@@ -43,12 +44,6 @@ export interface Pgmap {
   announcements: number;
 }
 
-interface RangeEntry {
-  start: number;
-  end: number; // exclusive
-  idx: number;
-}
-
 /** Slots for pgmaps at once (the per-folio column is a Uint16 and 0xffff is NO_PGMAP). */
 export const MAX_PGMAPS = 0xfffe;
 /** Released pgmaps still listed (/api/pgmaps, replay's summary): the latest this many. */
@@ -70,14 +65,19 @@ export class PgmapRegistry {
   private readonly freeSlots: number[] = [];
   private readonly byKey = new Map<string, Pgmap>();
   private readonly byPublicId = new Map<string, Pgmap>();
-  /** Live ranges sorted by start; they never overlap (register retires what a new one overlaps). */
-  private readonly table: RangeEntry[] = [];
+  /** Live ranges; they never overlap (register retires what a new one overlaps). */
+  private readonly table = new RangeTable();
   private last: RangeEntry | null = null;
   private nextSerial = 0;
   private live = 0;
   private releasedListed = 0;
-  /** Range entries and listed pgmaps visited by register/retire/release: the cost, for tests. */
-  visited = 0;
+  /** Listed pgmaps visited by release(): with the range table's, the cost, for tests. */
+  private listVisited = 0;
+
+  /** Range entries and listed pgmaps visited by register/retire/release: the work, for tests. */
+  get visited(): number {
+    return this.table.visited + this.listVisited;
+  }
 
   get all(): readonly Pgmap[] {
     return this.list;
@@ -166,7 +166,8 @@ export class PgmapRegistry {
     this.byKey.set(p.key, p);
     this.byPublicId.set(p.id, p);
     this.live++;
-    for (const r of p.ranges) this.insertRange({ start: r.pfn, end: r.pfn + r.nrPages, idx });
+    for (const r of p.ranges) this.table.insert({ start: r.pfn, end: r.pfn + r.nrPages, idx });
+    this.last = null;
     return { pgmap: p, retired };
   }
 
@@ -191,20 +192,10 @@ export class PgmapRegistry {
   lookup(pfn: number): Pgmap | undefined {
     const last = this.last;
     if (last !== null && pfn >= last.start && pfn < last.end) return this.bySlot[last.idx];
-    const t = this.table;
-    let lo = 0;
-    let hi = t.length - 1;
-    while (lo <= hi) {
-      const mid = (lo + hi) >> 1;
-      const e = t[mid]!;
-      if (pfn < e.start) hi = mid - 1;
-      else if (pfn >= e.end) lo = mid + 1;
-      else {
-        this.last = e;
-        return this.bySlot[e.idx];
-      }
-    }
-    return undefined;
+    const e = this.table.find(pfn);
+    if (e === undefined) return undefined;
+    this.last = e;
+    return this.bySlot[e.idx];
   }
 
   /** Mark gone and drop its ranges from lookup (its slot stays taken until release()). */
@@ -212,15 +203,7 @@ export class PgmapRegistry {
     if (p.phase === 'gone') return;
     p.phase = 'gone';
     this.live--;
-    const t = this.table;
-    let low = Infinity;
-    for (const r of p.ranges) low = Math.min(low, r.pfn);
-    for (let i = this.firstEndingAfter(low); i < t.length;) {
-      this.visited++;
-      if (t[i]!.idx === p.idx) t.splice(i, 1);
-      else if (p.ranges.every((r) => t[i]!.start >= r.pfn + r.nrPages)) break;
-      else i++;
-    }
+    for (const r of p.ranges) this.table.remove(r.pfn, p.idx);
     this.last = null;
   }
 
@@ -240,7 +223,7 @@ export class PgmapRegistry {
 
   private unlistOldestReleased(): void {
     for (let i = 0; i < this.list.length; i++) {
-      this.visited++;
+      this.listVisited++;
       const q = this.list[i]!;
       if (q.phase === 'gone' && this.bySlot[q.idx] !== q) {
         this.list.splice(i, 1);
@@ -260,42 +243,14 @@ export class PgmapRegistry {
     return this.bySlot.length - 1;
   }
 
-  /** Index of the first live range whose end is past pfn (ranges are disjoint: ends sorted too). */
-  private firstEndingAfter(pfn: number): number {
-    const t = this.table;
-    let lo = 0;
-    let hi = t.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (t[mid]!.end <= pfn) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  }
-
   /** The live pgmaps with a range overlapping [start, end). */
   private overlapping(start: number, end: number): Pgmap[] {
     const out: Pgmap[] = [];
-    const t = this.table;
-    for (let i = this.firstEndingAfter(start); i < t.length && t[i]!.start < end; i++) {
-      this.visited++;
-      const p = this.bySlot[t[i]!.idx]!;
+    for (const e of this.table.overlapping(start, end)) {
+      const p = this.bySlot[e.idx]!;
       if (!out.includes(p)) out.push(p);
     }
     return out;
-  }
-
-  private insertRange(e: RangeEntry): void {
-    const t = this.table;
-    let lo = 0;
-    let hi = t.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >> 1;
-      if (t[mid]!.start < e.start) lo = mid + 1;
-      else hi = mid;
-    }
-    t.splice(lo, 0, e);
-    this.last = null;
   }
 }
 
