@@ -19,7 +19,7 @@ export async function serveHttp(
   deps: ServerDeps,
   log: Logger,
 ): Promise<Http> {
-  const server: FastifyInstance = buildServer(deps);
+  const server = httpApp(deps, log);
   try {
     await server.listen({ host: listen.host, port: listen.port });
   } catch (err) {
@@ -32,6 +32,11 @@ export async function serveHttp(
   const port = typeof addr === 'object' && addr ? addr.port : listen.port;
   log.info({ url: `http://${listen.host}:${port}/metrics` }, 'serving metrics and API');
   return { port, close: () => server.close() };
+}
+
+/** The fastify app the daemon serves: its deps, and its log for every 5xx. */
+export function httpApp(deps: ServerDeps, log: Logger): FastifyInstance {
+  return buildServer({ ...deps, log });
 }
 
 export function readToken(file: string | undefined): string | undefined {

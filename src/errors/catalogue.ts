@@ -280,6 +280,43 @@ export const CATALOGUE = {
     whatToDo: '`/api/pgmaps`, `/api/violations` and `/` list what exists',
     httpStatus: 404,
   },
+  DAXMON_E_API_BAD_URL: {
+    area: 'api',
+    meaning: 'the URL cannot be decoded (a stray `%`, a malformed percent-escape)',
+    whatToDo: 'percent-encode the path: `%25` for a literal `%`',
+    httpStatus: 400,
+  },
+  DAXMON_E_API_BODY: {
+    area: 'api',
+    meaning:
+      'a malformed request body (invalid JSON, an empty JSON body, a Content-Length that does not match)',
+    whatToDo: 'the API is read-only: send GET requests without a body',
+    httpStatus: 400,
+  },
+  DAXMON_E_API_BODY_TOO_LARGE: {
+    area: 'api',
+    meaning: 'the request body is larger than the API accepts (16 KiB)',
+    whatToDo: 'the API is read-only: send GET requests without a body',
+    httpStatus: 413,
+  },
+  DAXMON_E_API_MEDIA_TYPE: {
+    area: 'api',
+    meaning: 'a request body of a Content-Type the API does not read',
+    whatToDo: 'the API is read-only: send GET requests without a body',
+    httpStatus: 415,
+  },
+  DAXMON_E_API_REQUEST: {
+    area: 'api',
+    meaning: 'a malformed HTTP request (bad headers, a request line the server cannot parse)',
+    whatToDo: 'check the client; `curl http://HOST:PORT/` lists the endpoints',
+    httpStatus: 400,
+  },
+  DAXMON_E_API_TIMEOUT: {
+    area: 'api',
+    meaning: "the client did not send its whole request within the server's timeout (30 s)",
+    whatToDo: 'check the network between the client and daxmon',
+    httpStatus: 408,
+  },
   DAXMON_E_API_NO_SCAN: {
     area: 'api',
     meaning:

@@ -5,8 +5,8 @@
  * buffer; intake never waits for HTTP. Raw kernel addresses (pgmap keys) are shown only to a
  * client presenting the API token; everything else shows pfns and public ids.
  */
-import crypto from 'node:crypto';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
 import type { CheckEngine } from '../checks/engine.js';
 import { VIOLATION_KINDS } from '../checks/types.js';
 import type { DaxmonMetrics } from '../metrics/registry.js';
@@ -17,6 +17,9 @@ import { parsePagesQuery } from '../scan/pages-query.js';
 import type { ScanService } from '../scan/service.js';
 import type { DaxState } from '../state/state.js';
 import type { ViolationStore } from '../violations/store.js';
+import { apiError, clientErrorHandler, notFoundHandler, requestErrorHandler } from './api-errors.js';
+import { isoInstant } from './query-time.js';
+import { hasApiToken, redactResponses } from './redact.js';
 import { statusPage } from './status-page.js';
 
 export interface Readiness {
@@ -40,6 +43,8 @@ export interface ServerDeps {
   scan?: ScanService | undefined;
   startedAt?: Date;
   logger?: boolean | object;
+  /** The daemon's log: every 5xx is logged here with its cause. */
+  log?: Logger | undefined;
 }
 
 const MAX_LIMIT = 1000;
@@ -55,18 +60,16 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     // Fastify's default Ajv strips properties a schema does not allow; a misspelt filter
     // (?knd=…) must be a 400, not a silently unfiltered answer.
     ajv: { customOptions: { removeAdditional: false } },
+    // Errors fastify raises before any route (an undecodable URL) take the one error path too.
+    frameworkErrors: requestErrorHandler(d.log),
+    clientErrorHandler,
   });
   const started = d.startedAt ?? new Date();
 
-  const authed = (req: FastifyRequest): boolean => {
-    if (!d.apiToken) return false;
-    const h = req.headers.authorization ?? '';
-    const m = /^Bearer (.+)$/.exec(h);
-    if (!m) return false;
-    const a = Buffer.from(m[1]!);
-    const b = Buffer.from(d.apiToken);
-    return a.length === b.length && crypto.timingSafeEqual(a, b);
-  };
+  const authed = (req: FastifyRequest): boolean => hasApiToken(req, d.apiToken);
+  app.setErrorHandler(requestErrorHandler(d.log));
+  app.setNotFoundHandler(notFoundHandler);
+  redactResponses(app, d.apiToken);
 
   app.get('/metrics', async (_req, reply) => {
     const { contentType, body } = await d.metrics.render();
@@ -143,25 +146,30 @@ export function buildServer(d: ServerDeps): FastifyInstance {
       const p = d.state.pgmaps.byId(req.params.id);
       if (!p) return reply.code(404).send(notFound(`no pgmap ${req.params.id}; see /api/pgmaps`));
       const q = parsePagesQuery(req.query);
-      if (!q.ok)
-        return reply.code(400).send({ error: 'bad_request', code: 'DAXMON_E_API_QUERY', message: q.message });
+      if (!q.ok) return reply.code(400).send(apiError('DAXMON_E_API_QUERY', q.message));
       const snap = d.scan?.snapshot(p.id);
       if (!d.scan || !snap || snap.completedAt === null)
-        return reply.code(503).send({
-          error: 'unavailable',
-          code: 'DAXMON_E_API_NO_SCAN',
-          message: d.scan
-            ? `pgmap ${p.id} has not been scanned yet; retry after the first scan`
-            : 'the struct-page scanner is not running (daxmon run --scan-interval-seconds N, as root)',
-        });
+        return reply
+          .code(503)
+          .send(
+            apiError(
+              'DAXMON_E_API_NO_SCAN',
+              d.scan
+                ? `pgmap ${p.id} has not been scanned yet; retry after the first scan`
+                : 'the struct-page scanner is not running (daxmon run --scan-interval-seconds N, as root)',
+            ),
+          );
       const fromPfn = q.fromPfn ?? p.ranges[0]!.pfn;
       const from = snap.indexOf(fromPfn);
       if (from < 0)
-        return reply.code(400).send({
-          error: 'bad_request',
-          code: 'DAXMON_E_API_QUERY',
-          message: `pfn ${fromPfn} is not in pgmap ${p.id} (${p.ranges.map((r) => `${r.pfn}+${r.nrPages}`).join(', ')})`,
-        });
+        return reply
+          .code(400)
+          .send(
+            apiError(
+              'DAXMON_E_API_QUERY',
+              `pfn ${fromPfn} is not in pgmap ${p.id} (${p.ranges.map((r) => `${r.pfn}+${r.nrPages}`).join(', ')})`,
+            ),
+          );
       return {
         pgmap: p.id,
         type: p.type,
@@ -211,8 +219,8 @@ export function buildServer(d: ServerDeps): FastifyInstance {
         kind: q.kind as (typeof VIOLATION_KINDS)[number] | undefined,
         severity: q.severity,
         pgmap: q.pgmap,
-        since: q.since ? new Date(q.since).toISOString() : undefined,
-        until: q.until ? new Date(q.until).toISOString() : undefined,
+        since: q.since ? isoInstant('since', q.since) : undefined,
+        until: q.until ? isoInstant('until', q.until) : undefined,
         before: q.before,
         limit: q.limit ?? 100,
       });
@@ -232,24 +240,11 @@ export function buildServer(d: ServerDeps): FastifyInstance {
 
   app.get('/api/checks', async () => d.engine.activity());
 
-  app.setErrorHandler((err: Error & { statusCode?: number; validation?: unknown }, _req, reply) => {
-    if (err.validation) {
-      return reply.code(400).send({ error: 'bad_request', code: 'DAXMON_E_API_QUERY', message: err.message });
-    }
-    return reply.code(err.statusCode ?? 500).send({
-      error: 'internal',
-      code: 'DAXMON_E_API_INTERNAL',
-      message: 'internal error; see the daemon log',
-    });
-  });
-  app.setNotFoundHandler((req, reply) =>
-    reply.code(404).send(notFound(`no route ${req.method} ${req.url}; see / for the list`)),
-  );
   return app;
 }
 
 function notFound(message: string) {
-  return { error: 'not_found', code: 'DAXMON_E_API_NOT_FOUND', message };
+  return apiError('DAXMON_E_API_NOT_FOUND', message);
 }
 
 function pgmapJson(p: Pgmap, raw: boolean, scan: ServerDeps['scan']) {

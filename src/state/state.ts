@@ -135,7 +135,10 @@ export class DaxState {
     switch (e.type) {
       case 'pgmap_registered': {
         const { pgmap, retired } = this.pgmaps.register(e);
-        for (const p of retired) this.dropFoliosOf(p);
+        for (const p of retired) {
+          this.dropFoliosOf(p);
+          this.pgmaps.release(p);
+        }
         // Folios seen before their pgmap was known move into it.
         if (this.unassigned.tracked > 0) this.adoptUnassigned();
         void pgmap;
@@ -165,6 +168,8 @@ export class DaxState {
           this.dropFoliosOf(p);
           this.pgmaps.retire(p);
           this.observer?.teardownDone?.(p, seconds);
+          // No row refers to its slot now (waits and checks hold pfns, never slots): reuse it.
+          this.pgmaps.release(p);
         }
         return;
       }

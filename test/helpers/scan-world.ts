@@ -12,7 +12,7 @@ import { PMEM_PFN, Stream } from './events.js';
  * Stands in for the daxmon-scan process: serves the page images a test sets, in the batches the
  * binary would send (its own protocol is covered by frames.test.ts and the VM test).
  */
-class ImageScanner extends Scanner {
+export class ImageScanner extends Scanner {
   constructor(readonly image: Map<number, { refcount: number; mapcount: number; mapping?: boolean }>) {
     super('/nonexistent');
   }
