@@ -62,6 +62,11 @@ export class ScanService {
 
   constructor(private readonly o: ScanServiceOptions) {}
 
+  /** How many pgmaps have a snapshot held (bounded by the pgmaps the state lists). */
+  get snapshotCount(): number {
+    return this.snapshots.size;
+  }
+
   snapshot(pgmapId: string): PgmapSnapshot | undefined {
     return this.snapshots.get(pgmapId);
   }
@@ -99,6 +104,7 @@ export class ScanService {
     const t0 = process.hrtime.bigint();
     try {
       for (const p of this.o.state.pgmaps.all) if (p.phase === 'live') await this.scanPgmap(p);
+      this.forgetUnlisted();
       const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
       this.stats.scans++;
       this.stats.lastDurationSeconds = seconds;
@@ -132,6 +138,19 @@ export class ScanService {
       attached,
       detail,
     });
+  }
+
+  /**
+   * Drops the snapshots of pgmaps the state no longer lists (torn down and rotated out of the
+   * latest gone ones), so a host that creates and destroys namespaces all day keeps a bounded
+   * number of snapshots: one per listed pgmap.
+   */
+  private forgetUnlisted(): void {
+    for (const id of this.snapshots.keys()) {
+      if (this.o.state.pgmaps.byId(id)) continue;
+      this.snapshots.delete(id);
+      this.folioTotals.delete(id);
+    }
   }
 
   private async scanPgmap(p: Pgmap): Promise<void> {

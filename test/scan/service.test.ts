@@ -56,3 +56,38 @@ describe('scan service: metrics and the pages API reflect the kernel after each 
     expect(tail.pages).toHaveLength(2);
   });
 });
+
+describe('scan service: pgmap churn', () => {
+  it('drops the snapshots of pgmaps the state no longer lists, so churn keeps them bounded', async () => {
+    const w = world(64);
+    const at = { pid: 1, comm: 'ndctl' } as const;
+    let t = w.pipeline.state.lastT;
+    // 300 namespaces created, scanned and destroyed: far more than the gone ones the state lists
+    for (let i = 0; i < 300; i++) {
+      const pgmap = `0xffff8880${(0x100000 + i).toString(16)}`;
+      w.pipeline.ingest({
+        type: 'pgmap_registered',
+        t: (t += 1000),
+        ...at,
+        pgmap,
+        pgmapType: 'fs_dax',
+        ranges: [{ pfn: PMEM_PFN + 0x100000, nrPages: 64 }],
+        vmemmapShift: 0,
+        hasPageFree: false,
+        altmap: false,
+        device: 'namespace1.0',
+        source: 'hook',
+      });
+      await w.scan.scanNow();
+      w.pipeline.ingest({ type: 'pgmap_teardown_begin', t: (t += 1000), ...at, pgmap });
+      w.pipeline.ingest({ type: 'pgmap_ref_released', t: (t += 1000), ...at, pgmap });
+      w.pipeline.ingest({ type: 'pgmap_teardown_done', t: (t += 1000), ...at, pgmap });
+    }
+    await w.scan.scanNow();
+    const listed = w.pipeline.state.pgmaps.all.length;
+    expect(listed).toBeLessThan(100);
+    expect(w.scan.snapshotCount).toBeLessThanOrEqual(listed);
+    // the live pgmap of the world keeps its snapshot
+    expect(w.scan.snapshot('pm0')).toBeDefined();
+  });
+});
