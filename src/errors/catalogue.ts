@@ -280,6 +280,14 @@ export const CATALOGUE = {
     whatToDo: '`/api/pgmaps`, `/api/violations` and `/` list what exists',
     httpStatus: 404,
   },
+  DAXMON_E_API_VIOLATION_ROTATED: {
+    area: 'api',
+    meaning:
+      '`/api/violations/:id`: the violation is older than the ones the API keeps (`--retain-violations`); `/api/violations` counts them in `olderOutsideWindow`',
+    whatToDo:
+      'read it from the journal files (`docs/journal.md`) if they still hold it, or raise `--retain-violations`',
+    httpStatus: 404,
+  },
   DAXMON_E_API_NO_SCAN: {
     area: 'api',
     meaning:

@@ -207,20 +207,31 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     },
     async (req) => {
       const q = req.query;
-      return d.violations.query({
-        kind: q.kind as (typeof VIOLATION_KINDS)[number] | undefined,
-        severity: q.severity,
-        pgmap: q.pgmap,
-        since: q.since ? new Date(q.since).toISOString() : undefined,
-        until: q.until ? new Date(q.until).toISOString() : undefined,
-        before: q.before,
-        limit: q.limit ?? 100,
-      });
+      // The window fields say what the page cannot show: violations older than the ones kept,
+      // and journal records lost to damage (docs/journal.md).
+      return {
+        ...d.violations.window(),
+        ...d.violations.query({
+          kind: q.kind as (typeof VIOLATION_KINDS)[number] | undefined,
+          severity: q.severity,
+          pgmap: q.pgmap,
+          since: q.since ? new Date(q.since).toISOString() : undefined,
+          until: q.until ? new Date(q.until).toISOString() : undefined,
+          before: q.before,
+          limit: q.limit ?? 100,
+        }),
+      };
     },
   );
 
   app.get<{ Params: { id: string } }>('/api/violations/:id', async (req, reply) => {
     const v = d.violations.get(req.params.id);
+    if (!v && d.violations.isOlderThanWindow(req.params.id))
+      return reply.code(404).send({
+        error: 'not_found',
+        code: 'DAXMON_E_API_VIOLATION_ROTATED',
+        message: `${req.params.id} is older than the ${d.violations.window().retained} violations kept (oldest kept: ${d.violations.oldestId ?? 'none'}); it was rotated out: look in the journal files, or raise --retain-violations`,
+      });
     if (!v)
       return reply
         .code(404)
