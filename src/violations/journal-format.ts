@@ -110,7 +110,10 @@ export interface JournalLoad {
   rotatedOut: number;
   /** 'new' records ever journaled: rotated out and in the files. */
   newRecords: number;
-  /** The next violation id: above every id seen, good or damaged, plus one per damaged record. */
+  /**
+   * The next violation id: above every id seen in any line, good, damaged or torn, and at least one
+   * per damaged or torn record above the highest good id (a flip can hide a record's id).
+   */
   nextId: number;
   /** The next sequence number (one reserved per damaged record at the end). */
   nextSeq: number;
@@ -134,6 +137,8 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
   let torn = false;
   let prevSeq: number | null = null;
   let maxSeq = 0;
+  /** The highest id in a good record, and in any text at all (damaged lines, a torn tail). */
+  let maxGoodId = 0;
   let maxId = 0;
   let minNewId = Number.POSITIVE_INFINITY;
   let newInFiles = 0;
@@ -196,6 +201,7 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
       newInFiles++;
       const n = idNumber(rec.v.id);
       if (n !== null) {
+        maxGoodId = Math.max(maxGoodId, n);
         maxId = Math.max(maxId, n);
         minNewId = Math.min(minNewId, n);
       }
@@ -225,7 +231,7 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
     files: files.length,
     rotatedOut,
     newRecords: rotatedOut + newInFiles,
-    nextId: maxId + 1 + reserve,
+    nextId: Math.max(maxGoodId + 1 + reserve, maxId + 1),
     nextSeq: maxSeq + 1 + lastRegionDamage + (torn ? 1 : 0),
     endsWithNewline,
   };

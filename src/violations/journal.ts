@@ -133,19 +133,24 @@ export class Journal {
       this.pendingRepeats.set(v.id, { v, at: now });
       return;
     }
-    this.flushRepeats(now, true);
-    if (update === 'new') this.append({ op: 'new', v });
-    else this.append({ op: 'cleared', id: v.id, clearedT: v.clearedT });
+    this.queueRepeats(now, true);
+    if (update === 'new') this.queue({ op: 'new', v });
+    else this.queue({ op: 'cleared', id: v.id, clearedT: v.clearedT });
+    this.drain();
   }
 
   /** Write coalesced repeat counts older than the flush interval (all of them with `all`), and any backlog. */
   flushRepeats(now = Date.now(), all = false): void {
+    this.queueRepeats(now, all);
+    if (this.backlog.length) this.drain();
+  }
+
+  private queueRepeats(now: number, all: boolean): void {
     for (const [id, p] of this.pendingRepeats) {
       if (!all && now - p.at < this.repeatFlushMs) continue;
       this.pendingRepeats.delete(id);
-      this.append({ op: 'repeat', id, count: p.v.count, lastT: p.v.lastT });
+      this.queue({ op: 'repeat', id, count: p.v.count, lastT: p.v.lastT });
     }
-    if (this.backlog.length) this.drain();
   }
 
   close(): void {
@@ -159,7 +164,7 @@ export class Journal {
     }
   }
 
-  private append(rec: JournalRecord): void {
+  private queue(rec: JournalRecord): void {
     const json = JSON.stringify(rec);
     this.backlog.push({ json, isNew: rec.op === 'new' });
     this.backlogBytes += json.length;
@@ -167,7 +172,6 @@ export class Journal {
       this.backlogBytes -= this.backlog.shift()!.json.length;
       this.droppedRecords++;
     }
-    this.drain();
   }
 
   /** Write the backlog in order; stop at the first failure (the rest waits for the next try). */
