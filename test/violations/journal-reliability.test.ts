@@ -51,7 +51,7 @@ function fullDisk(): { fs: JournalFs; full: boolean; writes: number } {
     }) as typeof fs.writeSync,
     openSync: ((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) => {
       if (state.full && flags === 'a' && !fs.existsSync(p)) throw enospc();
-      return fs.openSync(p, flags, mode);
+      return fs.openSync(p, flags ?? 'r', mode);
     }) as typeof fs.openSync,
   };
   return state;
