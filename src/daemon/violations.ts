@@ -4,7 +4,7 @@
  * failure is logged (and counted by the journal) but never keeps the violation from the API,
  * the metrics and the log.
  */
-import { errorLogFields } from '../errors.js';
+import { DaxmonError, errorLogFields } from '../errors.js';
 import type { Logger } from 'pino';
 import {
   DEFAULT_MAX_FILE_BYTES,
@@ -53,12 +53,18 @@ export function openViolationRecords(
     maxFileBytes: Math.max(4096, Math.floor(maxBytes / DEFAULT_MAX_FILES)),
     ...(retention.fs ? { fs: retention.fs } : {}),
     onWriteState: (s) => {
-      if (s.failing)
+      if (s.failing) {
+        const err = new DaxmonError(
+          'DAXMON_E_JOURNAL_WRITE',
+          `cannot write the violation journal in ${dir}: ${s.error?.code ?? 'error'}`,
+          { cause: s.error },
+        );
         log.error(
-          { dir, errno: s.error?.code, err: s.error?.message, backlog: s.backlog },
+          { ...errorLogFields(err), dir, errno: s.error?.code, backlog: s.backlog },
           'violation journal cannot write: new violations are kept in memory and written when the disk takes them again',
         );
-      else log.info({ dir }, 'violation journal writing again; the violations kept in memory are journaled');
+      } else
+        log.info({ dir }, 'violation journal writing again; the violations kept in memory are journaled');
     },
   });
   const load = journal.open();

@@ -70,8 +70,9 @@ export const CATALOGUE = {
   DAXMON_E_JOURNAL_WRITE: {
     area: 'journal',
     meaning:
-      'a violation could not be appended or fsynced (logged, and counted in `daxmon_journal_write_errors_total`)',
-    whatToDo: 'disk full or failing; the violation is still served from memory',
+      'a violation could not be appended or fsynced (logged once per episode, every try counted in `daxmon_journal_write_errors_total`)',
+    whatToDo:
+      'disk full or failing: the violations are served from memory and written, in order, once the disk takes them again (`docs/journal.md`)',
   },
 
   // ---- reading the kernel (doctor, start-up) -----------------------------------------------------

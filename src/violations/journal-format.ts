@@ -35,6 +35,7 @@ const HAS_CRC = /,"c":"[0-9a-f]{8}"\}/;
 const RECORD_START = /\{"j":/g;
 /** Ids seen in damaged text, to keep them reserved; 15 digits keep the sum a safe integer. */
 const ID_IN_TEXT = /"id":"v(\d{1,15})"/g;
+const NEW_BEFORE_IN_TEXT = /"newBefore":(\d{1,15})/g;
 
 /** One line, newline included. */
 export function encodeRecord(seq: number, rec: JournalRecord): string {
@@ -112,7 +113,7 @@ export interface JournalLoad {
   newRecords: number;
   /**
    * The next violation id: above every id seen in any line, good, damaged or torn, and at least one
-   * per damaged or torn record above the highest good id (a flip can hide a record's id).
+   * per damaged line or torn record after the newest good 'new' record (a flip can hide an id).
    */
   nextId: number;
   /** The next sequence number (one reserved per damaged record at the end). */
@@ -144,6 +145,7 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
   let newInFiles = 0;
   let header: number | null = null;
   let lastRegionDamage = 0;
+  let reserveIds = 0;
   let region: Region = { lines: 0, starts: 0 };
   let endsWithNewline = true;
 
@@ -155,11 +157,15 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
     } else {
       lastRegionDamage = gap > 0 ? gap : Math.max(1, region.starts);
       damaged += lastRegionDamage;
+      // Ids are reserved generously: one per bad line too, as flips can hide record starts.
+      reserveIds += Math.max(lastRegionDamage, region.lines);
     }
     region = { lines: 0, starts: 0 };
   };
   const seeIds = (text: string): void => {
     for (const m of text.matchAll(ID_IN_TEXT)) maxId = Math.max(maxId, Number(m[1]));
+    // A damaged rotation header still tells how many ids came before, if its count survived.
+    for (const m of text.matchAll(NEW_BEFORE_IN_TEXT)) maxId = Math.max(maxId, Number(m[1]));
   };
 
   files.forEach((f, fi) => {
@@ -200,12 +206,19 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
       byId.set(rec.v.id, rec.v);
       newInFiles++;
       const n = idNumber(rec.v.id);
+      // Ids increase in file order: damage before this record hid only lower ids, which need
+      // no reservation (and must not shift the ids again at every restart).
+      if (n !== null && n >= maxGoodId) reserveIds = 0;
       if (n !== null) {
         maxGoodId = Math.max(maxGoodId, n);
         maxId = Math.max(maxId, n);
         minNewId = Math.min(minNewId, n);
       }
-    } else if (rec.op === 'repeat') {
+    } else if (rec.op === 'repeat' || rec.op === 'cleared') {
+      // A repeat or clear whose 'new' record was damaged still names the id: keep it reserved.
+      maxId = Math.max(maxId, idNumber(rec.id) ?? 0);
+    }
+    if (rec.op === 'repeat') {
       const v = byId.get(rec.id);
       if (v) {
         v.count = rec.count;
@@ -219,7 +232,7 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
 
   // Without a header (a v1 journal, or the header damaged), ids are consecutive enough to estimate.
   const rotatedOut = header ?? (Number.isFinite(minNewId) ? minNewId - 1 : 0);
-  const reserve = damaged + (torn ? 1 : 0);
+  const reserve = reserveIds + (torn ? 1 : 0);
   return {
     violations: [...byId.values()],
     records,
@@ -231,7 +244,9 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
     files: files.length,
     rotatedOut,
     newRecords: rotatedOut + newInFiles,
-    nextId: Math.max(maxGoodId + 1 + reserve, maxId + 1),
+    // Ids are handed out one per 'new' record from v1: the count of them is a floor for the
+    // highest, even when damage hid every id after a rotation header.
+    nextId: Math.max(Math.max(maxGoodId, rotatedOut + newInFiles) + 1 + reserve, maxId + 1),
     nextSeq: maxSeq + 1 + lastRegionDamage + (torn ? 1 : 0),
     endsWithNewline,
   };

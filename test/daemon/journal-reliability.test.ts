@@ -152,7 +152,7 @@ describe('item 8: a full disk', () => {
     expect(records.journal!.pending).toBe(2);
     expect(records.journal!.writeErrors).toBe(2);
     const failing = lines.filter((l) => l.msg.startsWith('violation journal cannot write'));
-    expect(failing).toMatchObject([{ level: 50, errno: 'ENOSPC', dir: d }]);
+    expect(failing).toMatchObject([{ level: 50, errno: 'ENOSPC', dir: d, code: 'DAXMON_E_JOURNAL_WRITE' }]);
     full = false;
     records.journal!.flushRepeats(); // the daemon's 1 s tick
     expect(lines.at(-1)!.msg).toMatch(/^violation journal writing again/);
