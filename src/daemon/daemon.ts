@@ -170,7 +170,12 @@ async function shutDown(
   p.scan?.stop();
   await p.backends.stop();
   await http?.close();
-  p.records.journal?.close();
+  const unwritten = p.records.journal?.close() ?? 0;
+  if (unwritten > 0)
+    log.error(
+      { records: unwritten },
+      'violation journal: records the disk never took are lost with this process',
+    );
   await p.recording?.close();
   log.info('stopped');
   log.flush();

@@ -153,7 +153,8 @@ export class Journal {
     }
   }
 
-  close(): void {
+  /** Write what is left and close; returns the records the disk still refused (lost with the process). */
+  close(): number {
     this.flushRepeats(Date.now(), true);
     if (this.syncTimer) clearTimeout(this.syncTimer);
     this.syncTimer = null;
@@ -162,6 +163,7 @@ export class Journal {
       this.fs.closeSync(this.fd);
       this.fd = -1;
     }
+    return this.backlog.length;
   }
 
   private queue(rec: JournalRecord): void {

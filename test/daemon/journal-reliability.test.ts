@@ -93,7 +93,7 @@ describe('item 5: start-up on a journal directory that cannot be used', () => {
 });
 
 describe('item 8: a full disk', () => {
-  it('starts on a journal with a torn tail, serves what is journaled, keeps new violations in memory, counts the failures, and resumes', async () => {
+  it('starts on a full disk with a torn tail in the journal (no write at start-up) and serves what is journaled', async () => {
     const d = path.join(dir, 'full');
     journalWith(d, [1, 2]);
     const f = path.join(d, 'violations-000001.ndjson');

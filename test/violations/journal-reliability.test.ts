@@ -370,7 +370,7 @@ describe('item 8: a full disk', () => {
     expect(j.pending).toBe(3);
     expect(j.droppedRecords).toBe(7);
     disk.full = false;
-    j.close();
+    expect(j.close()).toBe(0);
     expect(readJournal(d).violations.map((v) => v.id)).toEqual(['v8', 'v9', 'v10']);
   });
 
@@ -422,7 +422,7 @@ describe('item 8: a full disk', () => {
       while (j.pending === 0 && n < 1000) j.write(violation(++n, { message: 'x'.repeat(2000) }), 'new');
       expect(j.pending).toBe(1); // the disk is full: the record waits
       expect(j.writeErrors).toBeGreaterThan(0);
-      j.close();
+      expect(j.close()).toBe(1); // still refused: the caller logs it as lost
       // Restart on the full disk: it opens (no ENOSPC), and serves the records that fit.
       const j2 = new Journal({ dir: d });
       const load = j2.open();
