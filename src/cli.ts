@@ -61,6 +61,10 @@ Options:
                          else ~/.local/state/daxmon)
   --no-journal           keep violations in memory only
   --fsync POLICY         always | interval | never (default always)
+  --retain-violations N  violations the API serves, newest first (default 10000); older
+                         ones are counted in /api/violations' olderOutsideWindow
+  --journal-max-bytes N  journal bytes kept on disk, in 8 rotated files (default 536870912);
+                         the oldest file goes first (docs/journal.md)
   --record FILE          also write the live event stream to FILE (replay it later)
   --record-format FMT    ndjson | binary (default: binary for a .dxb file, else ndjson);
                          binary replays several times faster, NDJSON is greppable
@@ -172,6 +176,8 @@ const RUN_OPTIONS = {
   'journal-dir': { type: 'string' },
   'no-journal': { type: 'boolean' },
   fsync: { type: 'string' },
+  'retain-violations': { type: 'string' },
+  'journal-max-bytes': { type: 'string' },
   record: { type: 'string' },
   'record-format': { type: 'string' },
   'api-token-file': { type: 'string' },
@@ -290,6 +296,8 @@ function daemonOptions(v: Values, record: boolean): DaemonOptions {
     model: oneOf(v, 'model', ['old', 'new'] as const),
     journalDir: v['no-journal'] ? null : ((v['journal-dir'] as string | undefined) ?? defaultJournalDir()),
     fsync: oneOf(v, 'fsync', ['always', 'interval', 'never'] as const) ?? ('always' as FsyncPolicy),
+    retainViolations: num(v, 'retain-violations', 1),
+    journalMaxBytes: num(v, 'journal-max-bytes', 32768),
     logLevel: level,
     recordPath: v.record as string | undefined,
     recordFormat: oneOf(v, 'record-format', RECORDING_FORMATS),

@@ -221,6 +221,18 @@ export const DAXMON_METRICS = {
     help: 'Violation journal write failures.',
     labels: {},
   },
+  daxmon_journal_damaged_records_total: {
+    type: 'counter',
+    source: 'daxmon',
+    help: 'Violation journal records found damaged at start-up and skipped.',
+    labels: {},
+  },
+  daxmon_recording_dropped_events_total: {
+    type: 'counter',
+    source: 'daxmon',
+    help: 'Events --record could not write (the disk did not keep up).',
+    labels: {},
+  },
 } as const satisfies Record<string, MetricSpec>;
 
 const processGauge = (help: string): MetricSpec => ({

@@ -11,7 +11,7 @@ import type { CheckConfig } from '../checks/types.js';
 import type { RefcountModel } from '../events/types.js';
 import { replay, type InputError, type ReplayResult } from '../replay.js';
 import { eventCountsByType, pgmapFolioSeries, sumFolioCounts } from '../state/figures.js';
-import { Journal, nextIdAfter } from '../violations/journal.js';
+import { Journal } from '../violations/journal.js';
 import type { Violation } from '../violations/violation.js';
 
 export interface ReplayCommandOptions {
@@ -33,7 +33,7 @@ export async function runReplay(file: string, o: ReplayCommandOptions): Promise<
   const out = o.out ?? process.stdout;
   const err = o.err ?? process.stderr;
   const journal = o.journalDir ? new Journal({ dir: o.journalDir }) : null;
-  const firstId = journal ? nextIdAfter(journal.open().violations) : undefined;
+  const firstId = journal ? journal.open().nextId : undefined;
   const r = await replay(file, {
     model: o.model,
     strict: o.strict,

@@ -79,7 +79,11 @@ async function readFacts(o: DaemonOptions, log: Logger): Promise<KernelFacts> {
 
 function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
   const model = facts.model.model;
-  const records = openViolationRecords(o.journalDir, o.fsync, log);
+  const records = openViolationRecords(o.journalDir, o.fsync, log, {
+    retainViolations: o.retainViolations,
+    journalMaxBytes: o.journalMaxBytes,
+    ...(o.journalFs ? { fs: o.journalFs } : {}),
+  });
   const counted = new CountedMetrics();
   const pipeline = buildPipeline({
     model,
@@ -96,6 +100,9 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
         format: o.recordFormat,
         kernel: { release: facts.release, model },
         source: o.backend,
+        log,
+        ...(o.recordStream ? { stream: o.recordStream } : {}),
+        ...(o.recordBufferBytes !== undefined ? { maxBufferedBytes: o.recordBufferBytes } : {}),
       })
     : null;
   if (recording) pipeline.observe((e) => recording.write(e));
@@ -119,6 +126,8 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
     backends: () => backends.health(),
     now: monotonicNs,
     journalWriteErrors: () => records.journal?.writeErrors ?? 0,
+    journalDamagedRecords: () => records.store.damagedRecords,
+    recordingDroppedEvents: () => recording?.droppedEvents ?? 0,
   });
   counted.connect(metrics);
   return { facts, records, pipeline, recording, backends, scan, metrics };
@@ -161,7 +170,12 @@ async function shutDown(
   p.scan?.stop();
   await p.backends.stop();
   await http?.close();
-  p.records.journal?.close();
+  const unwritten = p.records.journal?.close() ?? 0;
+  if (unwritten > 0)
+    log.error(
+      { records: unwritten },
+      'violation journal: records the disk never took are lost with this process',
+    );
   await p.recording?.close();
   log.info('stopped');
   log.flush();

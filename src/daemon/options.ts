@@ -7,7 +7,8 @@ import type { KernelFacts } from '../kernel/facts.js';
 import type { Backend } from '../probes/backend.js';
 import type { BackendChoice } from '../probes/select.js';
 import type { ScanConfig } from '../scan/service.js';
-import type { FsyncPolicy } from '../violations/journal.js';
+import type { Writable } from 'node:stream';
+import type { FsyncPolicy, JournalFs } from '../violations/journal.js';
 
 export interface DaemonOptions {
   /** null: no HTTP server (record without --listen). */
@@ -17,11 +18,21 @@ export interface DaemonOptions {
   model?: RefcountModel | undefined;
   journalDir: string | null;
   fsync: FsyncPolicy;
+  /** Violations the API serves after a restart and since (default 10,000; docs/journal.md). */
+  retainViolations?: number | undefined;
+  /** Journal bytes kept on disk, in 8 rotated files (default 512 MiB; docs/journal.md). */
+  journalMaxBytes?: number | undefined;
+  /** The journal's file layer instead of node:fs (tests: ENOSPC, EACCES). */
+  journalFs?: JournalFs;
   logLevel: string;
   /** Write the live event stream here. */
   recordPath?: string | undefined;
   /** Default: binary for a .dxb path, else NDJSON. */
   recordFormat?: RecordingFormat | undefined;
+  /** Bytes the recorder holds for a slow file before it drops events (default 32 MiB). */
+  recordBufferBytes?: number | undefined;
+  /** Where the recording goes instead of recordPath (tests: a slow stream). */
+  recordStream?: Writable;
   apiTokenFile?: string | undefined;
   checkConfig: Partial<CheckConfig>;
   maxFolios?: number | undefined;

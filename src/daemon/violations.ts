@@ -4,35 +4,98 @@
  * failure is logged (and counted by the journal) but never keeps the violation from the API,
  * the metrics and the log.
  */
-import { errorLogFields } from '../errors.js';
+import { DaxmonError, errorLogFields } from '../errors.js';
 import type { Logger } from 'pino';
-import { Journal, nextIdAfter, type FsyncPolicy } from '../violations/journal.js';
-import { ViolationStore } from '../violations/store.js';
+import {
+  DEFAULT_MAX_FILE_BYTES,
+  DEFAULT_MAX_FILES,
+  Journal,
+  type FsyncPolicy,
+  type JournalFs,
+} from '../violations/journal.js';
+import { DEFAULT_RETAIN_VIOLATIONS, ViolationStore } from '../violations/store.js';
 import type { Violation, ViolationSink, ViolationUpdate } from '../violations/violation.js';
 
 /** The journal (when there is one) and the store, restored from it. */
 export interface ViolationRecords {
   journal: Journal | null;
   store: ViolationStore;
-  /** The next violation id: a restart continues the journal's numbering. */
+  /** The next violation id: a restart continues the journal's numbering, past any damaged record. */
   firstId: number;
 }
 
+/** How much history is kept (`--retain-violations`, `--journal-max-bytes`; docs/journal.md). */
+export interface Retention {
+  /** Violations the API serves, newest first (default 10,000). */
+  retainViolations?: number | undefined;
+  /** Bytes of journal files kept on disk, over DEFAULT_MAX_FILES rotated files (default 512 MiB). */
+  journalMaxBytes?: number | undefined;
+  /** The journal's file layer (tests inject failures). */
+  fs?: JournalFs;
+}
+
+export const DEFAULT_JOURNAL_MAX_BYTES = DEFAULT_MAX_FILE_BYTES * DEFAULT_MAX_FILES;
+
 /** Open the journal and restore its violations, so a restart serves the history again. */
-export function openViolationRecords(dir: string | null, fsync: FsyncPolicy, log: Logger): ViolationRecords {
-  const store = new ViolationStore();
+export function openViolationRecords(
+  dir: string | null,
+  fsync: FsyncPolicy,
+  log: Logger,
+  retention: Retention = {},
+): ViolationRecords {
+  const store = new ViolationStore(retention.retainViolations ?? DEFAULT_RETAIN_VIOLATIONS);
   if (!dir) return { journal: null, store, firstId: 1 };
-  const journal = new Journal({ dir, fsync });
+  const maxBytes = retention.journalMaxBytes ?? DEFAULT_JOURNAL_MAX_BYTES;
+  const journal = new Journal({
+    dir,
+    fsync,
+    maxFiles: DEFAULT_MAX_FILES,
+    maxFileBytes: Math.max(4096, Math.floor(maxBytes / DEFAULT_MAX_FILES)),
+    ...(retention.fs ? { fs: retention.fs } : {}),
+    onWriteState: (s) => {
+      if (s.failing) {
+        const err = new DaxmonError(
+          'DAXMON_E_JOURNAL_WRITE',
+          `cannot write the violation journal in ${dir}: ${s.error?.code ?? 'error'}`,
+          { cause: s.error },
+        );
+        log.error(
+          { ...errorLogFields(err), dir, errno: s.error?.code, backlog: s.backlog },
+          'violation journal cannot write: new violations are kept in memory and written when the disk takes them again',
+        );
+      } else
+        log.info({ dir }, 'violation journal writing again; the violations kept in memory are journaled');
+    },
+  });
   const load = journal.open();
   store.load(load.violations);
-  if (load.corruptLines || load.tornTail) {
+  store.rotatedOut = load.rotatedOut;
+  store.damagedRecords = load.damagedRecords;
+  if (load.damagedRecords || load.tornTail || load.missingRecords) {
     log.warn(
-      { corruptLines: load.corruptLines, tornTail: load.tornTail },
-      'journal had damaged lines; they were skipped',
+      {
+        dir,
+        damagedRecords: load.damagedRecords,
+        corruptLines: load.corruptLines,
+        missingRecords: load.missingRecords,
+        tornTail: load.tornTail,
+        nextId: `v${load.nextId}`,
+      },
+      'journal had damaged records; they were skipped, and their ids stay reserved',
     );
   }
-  log.info({ dir, restored: load.violations.length, files: load.files }, 'journal opened');
-  return { journal, store, firstId: nextIdAfter(load.violations) };
+  log.info(
+    {
+      dir,
+      restored: load.violations.length,
+      retained: store.size,
+      olderOutsideWindow: store.window().olderOutsideWindow,
+      files: load.files,
+      legacyRecords: load.legacyRecords,
+    },
+    'journal opened',
+  );
+  return { journal, store, firstId: load.nextId };
 }
 
 /** The metrics' part in a violation: counting the new ones. */

@@ -70,8 +70,9 @@ export const CATALOGUE = {
   DAXMON_E_JOURNAL_WRITE: {
     area: 'journal',
     meaning:
-      'a violation could not be appended or fsynced (logged, and counted in `daxmon_journal_write_errors_total`)',
-    whatToDo: 'disk full or failing; the violation is still served from memory',
+      'a violation could not be appended or fsynced (logged once per episode, every try counted in `daxmon_journal_write_errors_total`)',
+    whatToDo:
+      'disk full or failing: the violations are served from memory and written, in order, once the disk takes them again (`docs/journal.md`)',
   },
 
   // ---- reading the kernel (doctor, start-up) -----------------------------------------------------
@@ -316,6 +317,14 @@ export const CATALOGUE = {
     meaning: "the client did not send its whole request within the server's timeout (30 s)",
     whatToDo: 'check the network between the client and daxmon',
     httpStatus: 408,
+  },
+  DAXMON_E_API_VIOLATION_ROTATED: {
+    area: 'api',
+    meaning:
+      '`/api/violations/:id`: the violation is older than the ones the API keeps (`--retain-violations`); `/api/violations` counts them in `olderOutsideWindow`',
+    whatToDo:
+      'read it from the journal files (`docs/journal.md`) if they still hold it, or raise `--retain-violations`',
+    httpStatus: 404,
   },
   DAXMON_E_API_NO_SCAN: {
     area: 'api',

@@ -32,6 +32,10 @@ export interface MetricsSources {
   /** Stream clock now (ns): the age of open waits is measured on it. */
   now: () => number;
   journalWriteErrors?: () => number;
+  /** Journal records found damaged (bad checksum or shape) when daxmon started. */
+  journalDamagedRecords?: () => number;
+  /** Events the recorder (--record) could not write: the disk did not keep up. */
+  recordingDroppedEvents?: () => number;
   /** The struct-page scanner, when it runs. */
   scan?: ScanService | undefined;
 }
@@ -271,11 +275,29 @@ export class DaxmonMetrics {
     });
     new client.Counter({
       name: 'daxmon_journal_write_errors_total',
-      help: 'Failed writes or fsyncs of the violation journal.',
+      help: 'Failed writes, fsyncs or opens of the violation journal (each try; new violations wait in memory meanwhile).',
       registers: [r],
       collect() {
         this.reset();
         this.inc(src.journalWriteErrors?.() ?? 0);
+      },
+    });
+    new client.Counter({
+      name: 'daxmon_journal_damaged_records_total',
+      help: 'Violation journal records found damaged at start-up (bad checksum, bad JSON) and skipped; their ids stay reserved.',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(src.journalDamagedRecords?.() ?? 0);
+      },
+    });
+    new client.Counter({
+      name: 'daxmon_recording_dropped_events_total',
+      help: 'Events --record could not write because the file did not keep up (the recording marks each gap).',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(src.recordingDroppedEvents?.() ?? 0);
       },
     });
   }

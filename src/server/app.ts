@@ -17,7 +17,13 @@ import { parsePagesQuery } from '../scan/pages-query.js';
 import type { ScanService } from '../scan/service.js';
 import type { DaxState } from '../state/state.js';
 import type { ViolationStore } from '../violations/store.js';
-import { apiError, clientErrorHandler, notFoundHandler, requestErrorHandler } from './api-errors.js';
+import {
+  apiError,
+  clientErrorHandler,
+  notFoundHandler,
+  requestErrorHandler,
+  sendApiError,
+} from './api-errors.js';
 import { isoInstant } from './query-time.js';
 import { hasApiToken, redactResponses } from './redact.js';
 import { statusPage } from './status-page.js';
@@ -215,20 +221,31 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     },
     async (req) => {
       const q = req.query;
-      return d.violations.query({
-        kind: q.kind as (typeof VIOLATION_KINDS)[number] | undefined,
-        severity: q.severity,
-        pgmap: q.pgmap,
-        since: q.since ? isoInstant('since', q.since) : undefined,
-        until: q.until ? isoInstant('until', q.until) : undefined,
-        before: q.before,
-        limit: q.limit ?? 100,
-      });
+      // The window fields say what the page cannot show: violations older than the ones kept,
+      // and journal records lost to damage (docs/journal.md).
+      return {
+        ...d.violations.window(),
+        ...d.violations.query({
+          kind: q.kind as (typeof VIOLATION_KINDS)[number] | undefined,
+          severity: q.severity,
+          pgmap: q.pgmap,
+          since: q.since ? isoInstant('since', q.since) : undefined,
+          until: q.until ? isoInstant('until', q.until) : undefined,
+          before: q.before,
+          limit: q.limit ?? 100,
+        }),
+      };
     },
   );
 
   app.get<{ Params: { id: string } }>('/api/violations/:id', async (req, reply) => {
     const v = d.violations.get(req.params.id);
+    if (!v && d.violations.isOlderThanWindow(req.params.id))
+      return sendApiError(
+        reply,
+        'DAXMON_E_API_VIOLATION_ROTATED',
+        `${req.params.id} is older than the ${d.violations.window().retained} violations kept (oldest kept: ${d.violations.oldestId ?? 'none'}); it was rotated out: look in the journal files, or raise --retain-violations`,
+      );
     if (!v)
       return reply
         .code(404)

@@ -1,6 +1,8 @@
 /**
  * Violations kept in memory for the API: the journal's history plus everything raised since, the
- * newest `capacity` of them. Queries filter and paginate without copying the whole list.
+ * newest `capacity` of them (`--retain-violations`). Queries filter and paginate without copying
+ * the whole list. What falls outside that window is counted, so the API can say how many older
+ * violations exist (in the journal files, or rotated out of them) instead of a bare 404.
  */
 import type { ViolationKind } from '../checks/types.js';
 import type { Violation, ViolationUpdate } from './violation.js';
@@ -24,12 +26,54 @@ export interface ViolationPage {
   total: number;
 }
 
+/** What the store holds against what exists. */
+export interface ViolationWindow {
+  /** Violations the API serves (at most the capacity). */
+  retained: number;
+  /** Violations older than the oldest retained one: no longer served (journal files or rotated out). */
+  olderOutsideWindow: number;
+  /** Journal records found damaged at start-up (their violations are not served). */
+  damagedRecords: number;
+}
+
+export const DEFAULT_RETAIN_VIOLATIONS = 10_000;
+
 export class ViolationStore {
   private readonly list: Violation[] = [];
   private readonly byId = new Map<string, Violation>();
+  /** Dropped from this store to stay within the capacity. */
   dropped = 0;
+  /** Older violations that never reached this store (rotated out of the journal files). */
+  rotatedOut = 0;
+  damagedRecords = 0;
+  /** The highest id number dropped: ids up to it and below the window were served once. */
+  private droppedUpTo = 0;
 
-  constructor(private readonly capacity = 10_000) {}
+  constructor(private readonly capacity = DEFAULT_RETAIN_VIOLATIONS) {}
+
+  window(): ViolationWindow {
+    return {
+      retained: this.list.length,
+      olderOutsideWindow: this.rotatedOut + this.dropped,
+      damagedRecords: this.damagedRecords,
+    };
+  }
+
+  /**
+   * Whether an id not in the store is older than the window (rotated out), as opposed to one that
+   * never existed: below the oldest retained id, with older violations known to exist.
+   */
+  isOlderThanWindow(id: string): boolean {
+    const n = idNumber(id);
+    if (!Number.isFinite(n) || this.window().olderOutsideWindow === 0) return false;
+    const oldest = this.list[0];
+    return oldest ? n < idNumber(oldest.id) : n <= this.droppedUpTo;
+  }
+
+  /** The oldest id served, or null. */
+  get oldestId(): string | null {
+    return this.list[0]?.id ?? null;
+  }
 
   get size(): number {
     return this.list.length;
@@ -79,6 +123,7 @@ export class ViolationStore {
       const old = this.list.shift()!;
       this.byId.delete(old.id);
       this.dropped++;
+      this.droppedUpTo = Math.max(this.droppedUpTo, idNumber(old.id));
     }
   }
 }

@@ -44,6 +44,8 @@ describe('metrics contract', () => {
       'daxmon_scan_drift_total{field} counter',
       'daxmon_scan_last_success_timestamp_seconds{} gauge',
       'daxmon_journal_write_errors_total{} counter',
+      'daxmon_journal_damaged_records_total{} counter',
+      'daxmon_recording_dropped_events_total{} counter',
     ]);
   });
 

@@ -211,6 +211,26 @@ const scan: PanelSpec[] = [
     w: 4,
     h: 7,
   }),
+  stat({
+    title: 'Journal damaged records',
+    description:
+      'Journal records found damaged (bad checksum or JSON) when daxmon last started: skipped, their ids reserved, and counted in /api/violations (damagedRecords). Non-zero means the disk or the filesystem changed the journal; the daxmon log names the directory.',
+    queries: [{ expr: sum(dsel('daxmon_journal_damaged_records_total')), instant: true }],
+    unit: 'short',
+    thresholds: badAbove(1),
+    w: 4,
+    h: 7,
+  }),
+  stat({
+    title: 'Recording events dropped in range',
+    description:
+      'Events --record could not write because its file did not keep up (the recording marks each gap with events_lost). Zero unless a recording runs on a slow disk.',
+    queries: [{ expr: sum(increase(dsel('daxmon_recording_dropped_events_total'), RANGE)), instant: true }],
+    unit: 'short',
+    thresholds: badAbove(1),
+    w: 4,
+    h: 7,
+  }),
   timeseries({
     title: 'Tracked folios',
     description: 'Folios with state in daxmon: what its memory use scales with.',
