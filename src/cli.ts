@@ -30,7 +30,7 @@ Check thresholds:
                                  V5: pgmap ref still held this long after teardown began is a
                                  slow-release warning (default 10)`;
 
-const HELP: Record<string, string> = {
+const HELP_TEXT = {
   main: `daxmon ${VERSION} — live monitor of ZONE_DEVICE / FS DAX folio refcounting
 
 Usage: daxmon <command> [options]
@@ -154,6 +154,9 @@ Options:
 
 Exit status: 0 if daxmon's /metrics answered through the forwarded port, 1 otherwise.`,
 };
+
+/** Help by topic; a Map, since the topic is whatever follows `daxmon help` (`constructor` too). */
+const HELP: ReadonlyMap<string, string> = new Map(Object.entries(HELP_TEXT));
 
 type Values = Record<string, string | boolean | undefined>;
 
@@ -411,7 +414,7 @@ async function cmdLab(argv: string[]): Promise<number> {
 }
 
 function help(topic: string): number {
-  process.stdout.write((HELP[topic] ?? HELP.main!) + '\n');
+  process.stdout.write((HELP.get(topic) ?? HELP_TEXT.main) + '\n');
   return 0;
 }
 

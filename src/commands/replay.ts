@@ -50,7 +50,8 @@ export async function runReplay(file: string, o: ReplayCommandOptions): Promise<
     err.write(`daxmon replay: … ${r.errors.length - MAX_REPORTED_ERRORS} more bad lines\n`);
   // Unusable input is 2 whether or not --strict was given; a --strict stop at a bad line is 3.
   if (r.unusable) {
-    err.write(`daxmon replay: ${r.fatal}\n`);
+    // The cause with its code, as every other daxmon error prints (`daxmon: CODE: message`).
+    err.write(`daxmon replay: ${r.fatalCode ?? 'DAXMON_E_INPUT'}: ${r.fatal}\n`);
     return 2;
   }
   if (r.errors.length > 0) return 3;
