@@ -353,6 +353,20 @@ describe.concurrent('usage', () => {
       ['record', '--out', '/tmp/x.dxb', '--record-format', 'json'],
       /--record-format must be one of ndjson, binary/,
     ],
+    // An empty value (an unset shell variable) used to turn the journal, the recording or the
+    // token off silently (issue 13, item 6).
+    [
+      ['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--journal-dir', ''],
+      /^daxmon: DAXMON_E_USAGE: --journal-dir '' is empty: name a directory, or give --no-journal to keep violations in memory only$/m,
+    ],
+    [['replay', '--journal-dir', '', '-'], /--journal-dir '' is empty/],
+    [['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--no-journal', '--record', ''], /--record '' is empty/],
+    [
+      ['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--no-journal', '--api-token-file', ''],
+      /--api-token-file '' is empty/,
+    ],
+    [['run', '--backend', 'none', '--no-journal', '--listen', ''], /--listen '' is empty/],
+    [['replay', ''], /FILE is empty/],
   ])('%j is DAXMON_E_USAGE, exit 2, without a stack trace', async (args, message) => {
     const r = await daxmon(args);
     expect(r.code).toBe(2);

@@ -16,7 +16,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli.js';
 import { runReplay } from '../../src/commands/replay.js';
 import { DaxmonError, codeIn, exitCodeOf, isErrorCode, type ErrorCode } from '../../src/errors.js';
-import { NdjsonDecoder, encodeHeader } from '../../src/events/ndjson.js';
+import { encodeHeader } from '../../src/events/ndjson.js';
 import { validateEvent } from '../../src/events/schema.js';
 import type { DaxEvent } from '../../src/events/types.js';
 import type { BackendLog } from '../../src/probes/backend.js';
