@@ -408,7 +408,8 @@ function parseReplay(argv: string[]): ParsedCommand {
       `daxmon replay takes one FILE (got ${positionals.length}); "-" reads stdin`,
     );
   }
-  if (positionals[0] === '') throw new DaxmonError('DAXMON_E_USAGE', 'daxmon replay: FILE is empty; "-" reads stdin');
+  if (positionals[0] === '')
+    throw new DaxmonError('DAXMON_E_USAGE', 'daxmon replay: FILE is empty; "-" reads stdin');
   return {
     cmd: 'replay',
     file: positionals[0]!,
@@ -462,7 +463,9 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       return parsePages(rest);
     case 'lab':
       // The lab parses its own options (src/commands/lab.ts).
-      return rest.includes('--help') || rest.includes('-h') ? { cmd: 'help', topic: 'lab' } : { cmd: 'lab', argv: rest };
+      return rest.includes('--help') || rest.includes('-h')
+        ? { cmd: 'help', topic: 'lab' }
+        : { cmd: 'lab', argv: rest };
     default:
       throw new DaxmonError('DAXMON_E_USAGE', `unknown command "${cmd}"; run "daxmon --help" for the list`);
   }

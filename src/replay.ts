@@ -202,7 +202,10 @@ function openInput(file: string): Readable {
   }
   if (fs.fstatSync(fd).isDirectory()) {
     fs.closeSync(fd);
-    throw new DaxmonError('DAXMON_E_INPUT', `${file} is a directory; give a recorded stream file (.ndjson or .dxb)`);
+    throw new DaxmonError(
+      'DAXMON_E_INPUT',
+      `${file} is a directory; give a recorded stream file (.ndjson or .dxb)`,
+    );
   }
   return fs.createReadStream(file, { fd, highWaterMark: 1 << 20 });
 }

@@ -40,7 +40,10 @@ export function readToken(file: string | undefined): string | undefined {
   try {
     fd = fs.openSync(file, 'r');
   } catch (err) {
-    throw new DaxmonError('DAXMON_E_API_TOKEN', `cannot use the API token file ${file}: ${(err as Error).message}`);
+    throw new DaxmonError(
+      'DAXMON_E_API_TOKEN',
+      `cannot use the API token file ${file}: ${(err as Error).message}`,
+    );
   }
   try {
     // The token unlocks kernel addresses: refuse a file others may read, as ssh refuses such a
@@ -61,7 +64,10 @@ export function readToken(file: string | undefined): string | undefined {
     return t;
   } catch (err) {
     if (err instanceof DaxmonError) throw err;
-    throw new DaxmonError('DAXMON_E_API_TOKEN', `cannot use the API token file ${file}: ${(err as Error).message}`);
+    throw new DaxmonError(
+      'DAXMON_E_API_TOKEN',
+      `cannot use the API token file ${file}: ${(err as Error).message}`,
+    );
   } finally {
     fs.closeSync(fd);
   }

@@ -419,5 +419,7 @@ export function codesOf<A extends ErrorArea>(area: A): CodeOf<A>[] {
 export function exitCodeOf(code: ErrorCode): number {
   // Looked up defensively: a code can reach here from untyped JavaScript (a guest script, a test).
   // isErrorCode is an own-property test: `constructor` or `__proto__` is no code.
-  return isErrorCode(code) ? ((CATALOGUE[code] as ErrorInfo).exitCode ?? DEFAULT_EXIT_CODE) : DEFAULT_EXIT_CODE;
+  return isErrorCode(code)
+    ? ((CATALOGUE[code] as ErrorInfo).exitCode ?? DEFAULT_EXIT_CODE)
+    : DEFAULT_EXIT_CODE;
 }

@@ -351,7 +351,8 @@ export class BinaryDecoder {
   end(): void {
     if (this.stopped) return;
     if (!this.sawHeader) {
-      if (this.pending.length === 0 && this.base === 0) this.fail('empty input: no header', 'DAXMON_E_INPUT_EMPTY');
+      if (this.pending.length === 0 && this.base === 0)
+        this.fail('empty input: no header', 'DAXMON_E_INPUT_EMPTY');
       else this.fail('truncated header: the recording ends inside it', 'DAXMON_E_INPUT_HEADER');
       return;
     }
@@ -416,7 +417,10 @@ export class BinaryDecoder {
     }
     const k = h.kernel as { release?: unknown; model?: unknown } | undefined;
     if (typeof k?.release !== 'string' || (k.model !== 'old' && k.model !== 'new')) {
-      this.fail('header: "kernel" must be {"release": string, "model": "old"|"new"}', 'DAXMON_E_INPUT_HEADER');
+      this.fail(
+        'header: "kernel" must be {"release": string, "model": "old"|"new"}',
+        'DAXMON_E_INPUT_HEADER',
+      );
       return false;
     }
     this.sink.header(

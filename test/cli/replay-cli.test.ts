@@ -243,7 +243,9 @@ describe.concurrent('unusable input says its cause, with its code (issue 13, ite
     }
     const r = await daxmon(['replay', f], undefined, false, asRoot ? NOBODY : undefined);
     fs.rmSync(where, { recursive: true, force: true });
-    expect(r.stderr).toBe(`daxmon: DAXMON_E_INPUT: ${f}: permission denied (EACCES); run as a user who may read it, or chmod it\n`);
+    expect(r.stderr).toBe(
+      `daxmon: DAXMON_E_INPUT: ${f}: permission denied (EACCES); run as a user who may read it, or chmod it\n`,
+    );
     expect(r.code).toBe(2);
   });
 
@@ -360,7 +362,10 @@ describe.concurrent('usage', () => {
       /^daxmon: DAXMON_E_USAGE: --journal-dir '' is empty: name a directory, or give --no-journal to keep violations in memory only$/m,
     ],
     [['replay', '--journal-dir', '', '-'], /--journal-dir '' is empty/],
-    [['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--no-journal', '--record', ''], /--record '' is empty/],
+    [
+      ['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--no-journal', '--record', ''],
+      /--record '' is empty/,
+    ],
     [
       ['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--no-journal', '--api-token-file', ''],
       /--api-token-file '' is empty/,

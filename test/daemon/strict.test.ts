@@ -20,7 +20,10 @@ const FAKE_LOADER = path.join(__dirname, 'fixtures', 'fake-loader.mjs');
 
 /** The real libbpf backend (plan, decoder, stderr handling), its loader replaced by the fake. */
 function fakeLoaderBackend(mode: string, counter: { plans: number }): Backend {
-  const real = createLibbpfBackend({ exists: () => true, log: { debug() {}, info() {}, warn() {}, error() {} } });
+  const real = createLibbpfBackend({
+    exists: () => true,
+    log: { debug() {}, info() {}, warn() {}, error() {} },
+  });
   return {
     ...real,
     plan(facts, opts) {
@@ -41,7 +44,15 @@ interface Outcome {
 
 /** `daxmon run --strict …` on `facts`: the exit status and what the CLI prints. */
 async function runStrict(facts: KernelFacts, mode: string): Promise<Outcome> {
-  const parsed = parseCommand(['run', '--strict', '--backend', 'libbpf', '--listen', '127.0.0.1:0', '--no-journal']);
+  const parsed = parseCommand([
+    'run',
+    '--strict',
+    '--backend',
+    'libbpf',
+    '--listen',
+    '127.0.0.1:0',
+    '--no-journal',
+  ]);
   if (parsed.cmd !== 'run') throw new Error(`parsed as ${parsed.cmd}`);
   const counter = { plans: 0 };
   const log: { msg: string }[] = [];
@@ -99,7 +110,9 @@ describe('daxmon run --strict', () => {
   it('a plan refused for a probe this kernel lacks: DAXMON_E_LIBBPF_PROBE_UNAVAILABLE naming the probes', async () => {
     const r = await runStrict(factsDevHost(), 'strict');
     expect(r.code).toBe(2);
-    expect(r.printed).toMatch(/^daxmon: DAXMON_E_LIBBPF_PROBE_UNAVAILABLE: libbpf: --strict: pgmap_register \(/);
+    expect(r.printed).toMatch(
+      /^daxmon: DAXMON_E_LIBBPF_PROBE_UNAVAILABLE: libbpf: --strict: pgmap_register \(/,
+    );
     expect(r.plans).toBe(1);
   });
 

@@ -87,11 +87,16 @@ describe('lookups keyed by input are own-key lookups', () => {
     expect(validateEvent(e)).toEqual({ ok: false, error: `folio_idle: unknown field ${name}` });
   });
 
-  it.each(PROTO_NAMES)('replay of a stream with type %s: the line is reported, exit 3 (was 70)', async (name) => {
-    const r = await replayText(HEADER + JSON.stringify({ ...IDLE, type: name }) + '\n' + JSON.stringify(IDLE) + '\n');
-    expect(r.code).toBe(3);
-    expect(r.err).toBe(`daxmon replay: -:2: unknown event type ${JSON.stringify(name)}\n`);
-  });
+  it.each(PROTO_NAMES)(
+    'replay of a stream with type %s: the line is reported, exit 3 (was 70)',
+    async (name) => {
+      const r = await replayText(
+        HEADER + JSON.stringify({ ...IDLE, type: name }) + '\n' + JSON.stringify(IDLE) + '\n',
+      );
+      expect(r.code).toBe(3);
+      expect(r.err).toBe(`daxmon replay: -:2: unknown event type ${JSON.stringify(name)}\n`);
+    },
+  );
 
   it('header keys and probe names of Object.prototype are data like any other', async () => {
     for (const name of PROTO_NAMES) {
@@ -106,7 +111,9 @@ describe('lookups keyed by input are own-key lookups', () => {
         attached: name.length % 2 === 0,
         detail: 'x',
       };
-      const r = await replay(Buffer.from(header + JSON.stringify(status) + '\n' + JSON.stringify(IDLE) + '\n'));
+      const r = await replay(
+        Buffer.from(header + JSON.stringify(status) + '\n' + JSON.stringify(IDLE) + '\n'),
+      );
       expect(r.errors).toEqual([]);
       expect(r.events).toBe(2);
       expect(r.pipeline.state.probes.get(`libbpf:${name}`)).toMatchObject({ probe: name });
