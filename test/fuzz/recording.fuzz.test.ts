@@ -167,6 +167,31 @@ const recordingText = fc
   .array(fc.oneof(fc.constantFrom(...PIECES), fc.string({ maxLength: 8 })), { maxLength: 60 })
   .map((xs) => Buffer.from(xs.join('')));
 
+/** Object.prototype's names: a lookup keyed by input once took `constructor` for an event type. */
+const PROTO_NAMES = ['constructor', '__proto__', 'toString', 'hasOwnProperty', 'valueOf', 'isPrototypeOf'];
+const FIELD_NAMES = [...new Set([...COMMON, ...Object.values(EVENT_SCHEMA).flat()].map((f) => f.name))];
+
+/** NDJSON lines of objects: a type (real, prototype name or any), then keys and values of any kind. */
+const jsonLines = fc
+  .array(
+    fc
+      .tuple(
+        fc.oneof(
+          fc.constantFrom(...EVENT_TYPES),
+          fc.constantFrom(...PROTO_NAMES),
+          fc.string({ maxLength: 6 }),
+        ),
+        fc.dictionary(
+          fc.oneof(fc.constantFrom(...FIELD_NAMES, 'stack', ...PROTO_NAMES), fc.string({ maxLength: 4 })),
+          fc.jsonValue({ maxDepth: 2 }),
+          { maxKeys: 8 },
+        ),
+      )
+      .map(([type, rest]) => JSON.stringify({ type, t: 1, pid: 1, comm: 'c', ...rest }) + '\n'),
+    { maxLength: 6 },
+  )
+  .map((lines) => Buffer.concat([NDJSON_HEADER, Buffer.from(lines.join(''))]));
+
 /** A value of a schema kind, including the extremes a backend never sends. */
 function valueOf(f: FieldSpec): fc.Arbitrary<unknown> {
   const uint = fc.oneof(
@@ -248,6 +273,7 @@ describe('both recording codecs, fuzzed', () => {
       fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.from(a)),
       recordingText,
       recordingText.map((b) => Buffer.concat([NDJSON_HEADER, b])),
+      jsonLines,
       fc.uint8Array({ maxLength: 300 }).map((a) => Buffer.concat([BINARY_HEADER, Buffer.from(a)])),
     );
     fuzz(
@@ -278,6 +304,7 @@ describe('both recording codecs, fuzzed', () => {
 
   it('replay of arbitrary and mutated recordings never exits 70', async () => {
     const input = fc.oneof(
+      jsonLines,
       recordingText.map((b) => Buffer.concat([NDJSON_HEADER, b])),
       fc.uint8Array({ maxLength: 200 }).map((a) => Buffer.concat([BINARY_HEADER, Buffer.from(a)])),
       fc
