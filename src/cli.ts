@@ -30,7 +30,7 @@ Check thresholds:
                                  V5: pgmap ref still held this long after teardown began is a
                                  slow-release warning (default 10)`;
 
-const HELP: Record<string, string> = {
+const HELP_TEXT = {
   main: `daxmon ${VERSION} — live monitor of ZONE_DEVICE / FS DAX folio refcounting
 
 Usage: daxmon <command> [options]
@@ -55,7 +55,9 @@ for the probes; without them it still serves, reporting every probe as unavailab
 Options:
   --listen HOST:PORT     where to serve HTTP (default 127.0.0.1:9464)
   --backend NAME         auto | libbpf | bpftrace | none (default auto: libbpf where it loads)
-  --strict               fail instead of degrading when a probe or backend cannot attach
+  --strict               fail instead of degrading: exit non-zero, with the error code and the
+                         probes that did not attach, when no backend can run, a probe cannot
+                         attach or a backend exits (without it, backends are restarted)
   --model old|new        override the detected refcount model (old: ≤6.14, new: ≥6.15)
   --journal-dir DIR      violation journal (default /var/lib/daxmon as root,
                          else ~/.local/state/daxmon)
@@ -68,9 +70,10 @@ Options:
   --record FILE          also write the live event stream to FILE (replay it later)
   --record-format FMT    ndjson | binary (default: binary for a .dxb file, else ndjson);
                          binary replays several times faster, NDJSON is greppable
-  --api-token-file FILE  bearer token that unlocks raw kernel addresses in the API
+  --api-token-file FILE  bearer token that unlocks raw kernel addresses in the API; the file
+                         must be readable by its owner only (chmod 600)
   --max-folios N         track at most N folios (default 33554432)
-  --duration SECONDS     stop by itself after this long
+  --duration SECONDS     stop by itself after this long (any length)
   --log-level LEVEL      fatal | error | warn | info | debug | trace (default info)
   --scan-interval-seconds N
                          read every pgmap's struct pages every N seconds and reconcile
@@ -159,6 +162,9 @@ Options:
 Exit status: 0 if daxmon's /metrics answered through the forwarded port, 1 otherwise.`,
 };
 
+/** Help by topic; a Map, since the topic is whatever follows `daxmon help` (`constructor` too). */
+const HELP: ReadonlyMap<string, string> = new Map(Object.entries(HELP_TEXT));
+
 type Values = Record<string, string | boolean | undefined>;
 
 const CHECK_OPTIONS = {
@@ -192,20 +198,36 @@ const RUN_OPTIONS = {
 
 function parse(
   cmd: string,
-  argv: string[],
+  argv: readonly string[],
   options: ParseArgsConfig['options'],
   allowPositionals = false,
 ): { values: Values; positionals: string[] } {
+  let r: { values: Values; positionals: string[] };
   try {
-    const r = parseArgs({ args: argv, options, allowPositionals, strict: true });
-    return { values: r.values as Values, positionals: r.positionals };
+    const parsed = parseArgs({ args: [...argv], options, allowPositionals, strict: true });
+    r = { values: parsed.values as Values, positionals: parsed.positionals };
   } catch (err) {
     throw new DaxmonError(
       'DAXMON_E_USAGE',
       `${(err as Error).message}\nRun "daxmon ${cmd} --help" for usage.`,
     );
   }
+  // An empty value is never meant: `--journal-dir ''` (an unset variable) once turned the
+  // journal off, `--record ''` the recording, `--listen ''` back to the default address.
+  for (const [name, value] of Object.entries(r.values)) {
+    if (value !== '') continue;
+    throw new DaxmonError('DAXMON_E_USAGE', `--${name} '' is empty${EMPTY_HINT.get(name) ?? ''}`);
+  }
+  return r;
 }
+
+/** What to say when a flag was given an empty value, where there is something better to say. */
+const EMPTY_HINT: ReadonlyMap<string, string> = new Map([
+  ['journal-dir', ': name a directory, or give --no-journal to keep violations in memory only'],
+  ['record', ': name the file to record to, or leave --record out'],
+  ['api-token-file', ': name the token file, or leave the option out (the API then omits kernel addresses)'],
+  ['out', ': name the file to record to'],
+]);
 
 function num(v: Values, name: string, min: number): number | undefined {
   const raw = v[name];
@@ -284,7 +306,7 @@ function daemonOptions(v: Values, record: boolean): DaemonOptions {
       '--record-format needs --record FILE (or daxmon record --out FILE)',
     );
   }
-  if (v['no-journal'] && v['journal-dir']) {
+  if (v['no-journal'] && v['journal-dir'] !== undefined) {
     throw new DaxmonError('DAXMON_E_USAGE', '--no-journal and --journal-dir exclude each other');
   }
   const level =
@@ -312,27 +334,34 @@ function daemonOptions(v: Values, record: boolean): DaemonOptions {
   };
 }
 
-async function cmdRun(argv: string[]): Promise<number> {
+/** A command line as parsed: what to run, with its options. Parsing does nothing else. */
+export type ParsedCommand =
+  | { cmd: 'help'; topic: string }
+  | { cmd: 'version' }
+  | { cmd: 'run'; options: DaemonOptions }
+  | { cmd: 'record'; options: DaemonOptions & { out: string } }
+  | { cmd: 'replay'; file: string; options: ReplayCommandOptions }
+  | { cmd: 'doctor'; json: boolean; model?: 'old' | 'new' }
+  | { cmd: 'pages'; pgmap: string; query: Record<string, unknown>; url: string; json: boolean }
+  | { cmd: 'lab'; argv: string[] };
+
+function parseRun(argv: string[]): ParsedCommand {
   const { values: v } = parse('run', argv, RUN_OPTIONS);
-  if (v.help) return help('run');
-  const o = daemonOptions(v, false);
-  const { runDaemon } = await import('./commands/run.js');
-  return runDaemon(o);
+  if (v.help) return { cmd: 'help', topic: 'run' };
+  return { cmd: 'run', options: daemonOptions(v, false) };
 }
 
-async function cmdRecord(argv: string[]): Promise<number> {
+function parseRecord(argv: string[]): ParsedCommand {
   const { values: v } = parse('record', argv, { ...RUN_OPTIONS, out: { type: 'string' } });
-  if (v.help) return help('record');
+  if (v.help) return { cmd: 'help', topic: 'record' };
   const out = v.out as string | undefined;
   if (!out || out === '-') {
     throw new DaxmonError('DAXMON_E_USAGE', 'daxmon record needs --out FILE (a file path)');
   }
-  const o = daemonOptions(v, true);
-  const { runRecord } = await import('./commands/record.js');
-  return runRecord({ ...o, out });
+  return { cmd: 'record', options: { ...daemonOptions(v, true), out } };
 }
 
-async function cmdPages(argv: string[]): Promise<number> {
+function parsePages(argv: string[]): ParsedCommand {
   const { values: v, positionals } = parse(
     'pages',
     argv,
@@ -345,7 +374,7 @@ async function cmdPages(argv: string[]): Promise<number> {
     },
     true,
   );
-  if (v.help) return help('pages');
+  if (v.help) return { cmd: 'help', topic: 'pages' };
   if (positionals.length !== 1)
     throw new DaxmonError(
       'DAXMON_E_USAGE',
@@ -356,17 +385,16 @@ async function cmdPages(argv: string[]): Promise<number> {
   if (v.count !== undefined) q.count = v.count;
   const pq = parsePagesQuery(q);
   if (!pq.ok) throw new DaxmonError('DAXMON_E_USAGE', pq.message.replace(/^(from|count)/, '--$1'));
-  const { fetchPages, formatPages } = await import('./commands/pages.js');
-  const r = await fetchPages((v.url as string | undefined) ?? 'http://127.0.0.1:9464', positionals[0]!, q);
-  if (!r.ok) {
-    process.stderr.write(`daxmon pages: ${r.message}\n`);
-    return 1;
-  }
-  process.stdout.write(v.json ? JSON.stringify(r.body, null, 2) + '\n' : formatPages(r.body));
-  return 0;
+  return {
+    cmd: 'pages',
+    pgmap: positionals[0]!,
+    query: q,
+    url: (v.url as string | undefined) ?? 'http://127.0.0.1:9464',
+    json: Boolean(v.json),
+  };
 }
 
-async function cmdReplay(argv: string[]): Promise<number> {
+function parseReplay(argv: string[]): ParsedCommand {
   const { values: v, positionals } = parse(
     'replay',
     argv,
@@ -381,45 +409,118 @@ async function cmdReplay(argv: string[]): Promise<number> {
     },
     true,
   );
-  if (v.help) return help('replay');
+  if (v.help) return { cmd: 'help', topic: 'replay' };
   if (positionals.length !== 1) {
     throw new DaxmonError(
       'DAXMON_E_USAGE',
       `daxmon replay takes one FILE (got ${positionals.length}); "-" reads stdin`,
     );
   }
-  const o: ReplayCommandOptions = {
-    json: Boolean(v.json),
-    strict: Boolean(v.strict),
-    failOnViolation: Boolean(v['fail-on-violation']),
-    model: oneOf(v, 'model', ['old', 'new'] as const),
-    journalDir: v['journal-dir'] as string | undefined,
-    checkConfig: checkConfig(v, false),
+  if (positionals[0] === '')
+    throw new DaxmonError('DAXMON_E_USAGE', 'daxmon replay: FILE is empty; "-" reads stdin');
+  return {
+    cmd: 'replay',
+    file: positionals[0]!,
+    options: {
+      json: Boolean(v.json),
+      strict: Boolean(v.strict),
+      failOnViolation: Boolean(v['fail-on-violation']),
+      model: oneOf(v, 'model', ['old', 'new'] as const),
+      journalDir: v['journal-dir'] as string | undefined,
+      checkConfig: checkConfig(v, false),
+    },
   };
-  const { runReplay } = await import('./commands/replay.js');
-  return runReplay(positionals[0]!, o);
 }
 
-async function cmdDoctor(argv: string[]): Promise<number> {
+function parseDoctor(argv: string[]): ParsedCommand {
   const { values: v } = parse('doctor', argv, {
     json: { type: 'boolean' },
     model: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   });
-  if (v.help) return help('doctor');
-  const { runDoctor } = await import('./commands/doctor.js');
+  if (v.help) return { cmd: 'help', topic: 'doctor' };
   const model = oneOf(v, 'model', ['old', 'new'] as const);
-  return runDoctor({ json: Boolean(v.json), ...(model ? { model } : {}), out: process.stdout });
+  return { cmd: 'doctor', json: Boolean(v.json), ...(model ? { model } : {}) };
 }
 
-async function cmdLab(argv: string[]): Promise<number> {
-  if (argv.includes('--help') || argv.includes('-h')) return help('lab');
-  const { runLabCli } = await import('./commands/lab.js');
-  return runLabCli(argv);
+/**
+ * The command line → what to run. Pure but for reading the hung-task timeout (a default of the
+ * live checks): any argv gives a ParsedCommand or a DaxmonError (test/fuzz/cli.fuzz.test.ts).
+ */
+export function parseCommand(argv: readonly string[]): ParsedCommand {
+  const [cmd, ...rest] = argv;
+  switch (cmd) {
+    case undefined:
+    case 'help':
+    case '--help':
+    case '-h':
+      return { cmd: 'help', topic: rest[0] ?? 'main' };
+    case 'version':
+    case '--version':
+    case '-V':
+      return { cmd: 'version' };
+    case 'run':
+      return parseRun(rest);
+    case 'record':
+      return parseRecord(rest);
+    case 'replay':
+      return parseReplay(rest);
+    case 'doctor':
+      return parseDoctor(rest);
+    case 'pages':
+      return parsePages(rest);
+    case 'lab':
+      // The lab parses its own options (src/commands/lab.ts).
+      return rest.includes('--help') || rest.includes('-h')
+        ? { cmd: 'help', topic: 'lab' }
+        : { cmd: 'lab', argv: rest };
+    default:
+      throw new DaxmonError('DAXMON_E_USAGE', `unknown command "${cmd}"; run "daxmon --help" for the list`);
+  }
+}
+
+async function run(p: ParsedCommand): Promise<number> {
+  switch (p.cmd) {
+    case 'help':
+      return help(p.topic);
+    case 'version':
+      process.stdout.write(`daxmon ${VERSION}\n`);
+      return 0;
+    case 'run': {
+      const { runDaemon } = await import('./commands/run.js');
+      return runDaemon(p.options);
+    }
+    case 'record': {
+      const { runRecord } = await import('./commands/record.js');
+      return runRecord(p.options);
+    }
+    case 'replay': {
+      const { runReplay } = await import('./commands/replay.js');
+      return runReplay(p.file, p.options);
+    }
+    case 'doctor': {
+      const { runDoctor } = await import('./commands/doctor.js');
+      return runDoctor({ json: p.json, ...(p.model ? { model: p.model } : {}), out: process.stdout });
+    }
+    case 'pages': {
+      const { fetchPages, formatPages } = await import('./commands/pages.js');
+      const r = await fetchPages(p.url, p.pgmap, p.query);
+      if (!r.ok) {
+        process.stderr.write(`daxmon pages: ${r.message}\n`);
+        return 1;
+      }
+      process.stdout.write(p.json ? JSON.stringify(r.body, null, 2) + '\n' : formatPages(r.body));
+      return 0;
+    }
+    case 'lab': {
+      const { runLabCli } = await import('./commands/lab.js');
+      return runLabCli(p.argv);
+    }
+  }
 }
 
 function help(topic: string): number {
-  process.stdout.write((HELP[topic] ?? HELP.main!) + '\n');
+  process.stdout.write((HELP.get(topic) ?? HELP_TEXT.main) + '\n');
   return 0;
 }
 
@@ -435,33 +536,7 @@ function readVersion(): string {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case undefined:
-    case 'help':
-    case '--help':
-    case '-h':
-      return help(rest[0] ?? 'main');
-    case 'version':
-    case '--version':
-    case '-V':
-      process.stdout.write(`daxmon ${VERSION}\n`);
-      return 0;
-    case 'run':
-      return cmdRun(rest);
-    case 'record':
-      return cmdRecord(rest);
-    case 'replay':
-      return cmdReplay(rest);
-    case 'doctor':
-      return cmdDoctor(rest);
-    case 'pages':
-      return cmdPages(rest);
-    case 'lab':
-      return cmdLab(rest);
-    default:
-      throw new DaxmonError('DAXMON_E_USAGE', `unknown command "${cmd}"; run "daxmon --help" for the list`);
-  }
+  return run(parseCommand(argv));
 }
 
 /**

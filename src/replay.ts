@@ -6,7 +6,7 @@
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { CheckConfig } from './checks/types.js';
-import { DaxmonError } from './errors.js';
+import { DaxmonError, isDaxmonError, type ErrorCode } from './errors.js';
 import type { StreamHeader } from './events/ndjson.js';
 import { createRecordingDecoder, type RecordingDecoder } from './events/recording.js';
 import type { DaxEvent, RefcountModel } from './events/types.js';
@@ -38,6 +38,8 @@ export interface ReplayResult {
   errors: InputError[];
   /** The stream could not be (fully) used: unsupported schema, no model, --strict stop. */
   fatal: string | null;
+  /** The catalogue code of an unusable input's `fatal` (the first cause, not a consequence). */
+  fatalCode: ErrorCode | null;
   /** The input as a whole is unusable (unsupported schema or header, no model, empty), not just a bad line. */
   unusable: boolean;
   violations: Violation[];
@@ -61,6 +63,7 @@ class ReplayRun {
   private readonly violations: Violation[] = [];
   private readonly errors: InputError[] = [];
   private fatal: string | null = null;
+  private fatalCode: ErrorCode | null = null;
   private unusable = false;
   private header: StreamHeader | null = null;
   private pipeline: Pipeline | null = null;
@@ -80,18 +83,26 @@ class ReplayRun {
         this.header = h;
       },
       event: (e) => this.event(e),
-      error: (message, line, isFatal) => this.error(message, line, isFatal),
+      error: (message, line, isFatal, code) => this.error(message, line, isFatal, code),
     });
   }
 
   async feed(input: string | Readable | Buffer): Promise<void> {
     if (typeof input === 'string' || !Buffer.isBuffer(input)) {
       const stream = typeof input === 'string' ? openInput(input) : input;
-      for await (const chunk of stream) {
-        this.decoder.push(chunk as Buffer);
-        if (this.fatal) break;
+      try {
+        for await (const chunk of stream) {
+          this.decoder.push(chunk as Buffer);
+          if (this.fatal) break;
+        }
+      } catch (err) {
+        // A read that fails part-way (EIO, EISDIR, a pipe that errors) is the input's fault.
+        if (isDaxmonError(err) || typeof (err as NodeJS.ErrnoException).code !== 'string') throw err;
+        const name = typeof input === 'string' ? (input === '-' ? 'stdin' : input) : 'input';
+        throw new DaxmonError('DAXMON_E_INPUT', `${name}: cannot read (${(err as Error).message})`);
+      } finally {
+        if (typeof input === 'string' && input !== '-') (stream as fs.ReadStream).destroy();
       }
-      if (typeof input === 'string' && input !== '-') (stream as fs.ReadStream).destroy();
     } else {
       this.decoder.push(input);
     }
@@ -112,6 +123,7 @@ class ReplayRun {
       events: this.events,
       errors: this.errors,
       fatal: this.fatal,
+      fatalCode: this.unusable ? this.fatalCode : null,
       unusable: this.unusable,
       violations: this.violations,
       pipeline: p,
@@ -130,13 +142,14 @@ class ReplayRun {
     this.opts.onEvent?.(e);
   }
 
-  private error(message: string, line: number, isFatal: boolean): void {
+  private error(message: string, line: number, isFatal: boolean, code?: ErrorCode): void {
     // A headerless stream is fine when --model supplies what its header would have said.
     if (!isFatal && this.opts.model && this.header === null && message.startsWith('missing header')) return;
     this.errors.push({ line, message });
     let stop = isFatal;
     if (isFatal) {
       this.fatal = line > 0 ? `line ${line}: ${message}` : message;
+      this.fatalCode = code ?? 'DAXMON_E_INPUT';
       this.unusable = true;
     } else if (this.opts.strict) {
       this.fatal = `line ${line}: ${message} (--strict stops at the first bad line)`;
@@ -149,8 +162,12 @@ class ReplayRun {
     if (this.pipeline) return this.pipeline;
     const model = this.opts.model ?? this.header?.kernel.model;
     if (!model) {
-      this.fatal = 'the stream has no header naming the refcount model: pass --model old|new';
-      this.unusable = true;
+      // After a fatal header error that error is the cause: keep it as the one reported.
+      if (!this.unusable) {
+        this.fatal = 'the stream has no header naming the refcount model: pass --model old|new';
+        this.fatalCode = 'DAXMON_E_INPUT_NO_MODEL';
+        this.unusable = true;
+      }
       return null;
     }
     this.pipeline = buildPipeline({
@@ -167,23 +184,28 @@ class ReplayRun {
 
 function openInput(file: string): Readable {
   if (file === '-') return process.stdin;
+  // Opened here, synchronously, so that a file that cannot be read (EACCES, ENOENT) is the
+  // user's DAXMON_E_INPUT and not an error event of a stream.
+  let fd: number;
   try {
-    const st = fs.statSync(file);
-    if (st.isDirectory()) {
-      throw new DaxmonError(
-        'DAXMON_E_INPUT',
-        `${file} is a directory; give a recorded stream file (.ndjson or .dxb)`,
-      );
-    }
+    fd = fs.openSync(file, 'r');
   } catch (err) {
-    if (err instanceof DaxmonError) throw err;
     const code = (err as NodeJS.ErrnoException).code;
     throw new DaxmonError(
       'DAXMON_E_INPUT',
       code === 'ENOENT'
         ? `${file}: no such file; record one with "daxmon record --out FILE"`
-        : `${file}: cannot read (${(err as Error).message})`,
+        : code === 'EACCES' || code === 'EPERM'
+          ? `${file}: permission denied (${code}); run as a user who may read it, or chmod it`
+          : `${file}: cannot open (${(err as Error).message})`,
     );
   }
-  return fs.createReadStream(file, { highWaterMark: 1 << 20 });
+  if (fs.fstatSync(fd).isDirectory()) {
+    fs.closeSync(fd);
+    throw new DaxmonError(
+      'DAXMON_E_INPUT',
+      `${file} is a directory; give a recorded stream file (.ndjson or .dxb)`,
+    );
+  }
+  return fs.createReadStream(file, { fd, highWaterMark: 1 << 20 });
 }

@@ -61,9 +61,12 @@ const RECENT_EVENTS = 8;
  * Sources that are not probes of a backend and report themselves only once they have worked: the
  * struct-page scanner declares the `scan` probe when its first scan completes (scan/service.ts).
  */
-const NOT_YET_REPORTED: Readonly<Record<string, string>> = {
-  scan: 'no struct-page scan has completed yet (daxmon run --scan-interval-seconds N, as root, with bpf/build/daxmon-scan built; docs/scan.md)',
-};
+const NOT_YET_REPORTED: ReadonlyMap<string, string> = new Map([
+  [
+    'scan',
+    'no struct-page scan has completed yet (daxmon run --scan-interval-seconds N, as root, with bpf/build/daxmon-scan built; docs/scan.md)',
+  ],
+]);
 
 interface Activeness {
   active: boolean;
@@ -226,7 +229,7 @@ export class CheckEngine {
       const seen = [...this.state.probes.values()].filter((p) => p.probe === probe);
       const why =
         seen.length === 0
-          ? (NOT_YET_REPORTED[probe] ?? 'no running backend provides this probe')
+          ? (NOT_YET_REPORTED.get(probe) ?? 'no running backend provides this probe')
           : seen.map((p) => `${p.backend}: ${p.detail}`).join('; ');
       return { probe, why };
     });

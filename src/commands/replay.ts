@@ -6,6 +6,7 @@
  * --strict was given); 3 malformed lines (each reported with its line number; the rest was still
  * processed unless --strict stopped at the first).
  */
+import type { Readable } from 'node:stream';
 import type { CheckActivity } from '../checks/engine.js';
 import type { CheckConfig } from '../checks/types.js';
 import type { RefcountModel } from '../events/types.js';
@@ -24,6 +25,8 @@ export interface ReplayCommandOptions {
   checkConfig: Partial<CheckConfig>;
   out?: NodeJS.WritableStream;
   err?: NodeJS.WritableStream;
+  /** Read this instead of FILE, which still names the input in messages (tests, the fuzz suite). */
+  input?: Readable | Buffer;
 }
 
 /** Bad lines printed to stderr at most; the summary has the count. */
@@ -34,7 +37,7 @@ export async function runReplay(file: string, o: ReplayCommandOptions): Promise<
   const err = o.err ?? process.stderr;
   const journal = o.journalDir ? new Journal({ dir: o.journalDir }) : null;
   const firstId = journal ? journal.open().nextId : undefined;
-  const r = await replay(file, {
+  const r = await replay(o.input ?? file, {
     model: o.model,
     strict: o.strict,
     checkConfig: o.checkConfig,
@@ -50,7 +53,8 @@ export async function runReplay(file: string, o: ReplayCommandOptions): Promise<
     err.write(`daxmon replay: … ${r.errors.length - MAX_REPORTED_ERRORS} more bad lines\n`);
   // Unusable input is 2 whether or not --strict was given; a --strict stop at a bad line is 3.
   if (r.unusable) {
-    err.write(`daxmon replay: ${r.fatal}\n`);
+    // The cause with its code, as every other daxmon error prints (`daxmon: CODE: message`).
+    err.write(`daxmon replay: ${r.fatalCode ?? 'DAXMON_E_INPUT'}: ${r.fatal}\n`);
     return 2;
   }
   if (r.errors.length > 0) return 3;

@@ -8,14 +8,14 @@
 import path from 'node:path';
 import type { Logger } from 'pino';
 import { monotonicNs } from '../clock.js';
-import { DaxmonError, codeIn } from '../errors.js';
+import { DaxmonError, codeIn, isDaxmonError } from '../errors.js';
 import type { BackendName, DaxEvent } from '../events/types.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import type { BackendHealth } from '../metrics/registry.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import type { Backend, BackendLaunch, BackendLog } from '../probes/backend.js';
 import type { BackendChoice } from '../probes/select.js';
-import { BackendSupervisor } from '../probes/supervisor.js';
+import { BackendSupervisor, type BackendFailure } from '../probes/supervisor.js';
 
 /** A backend that was asked for (or tried by `auto`) and cannot run here. */
 export interface UnavailableBackend {
@@ -45,10 +45,17 @@ export interface BackendsOptions {
 export class Backends {
   readonly supervisors: BackendSupervisor[];
   readonly unavailable: UnavailableBackend[] = [];
+  /**
+   * Settles with the failure `--strict` ends daxmon with: a backend whose plan is refused or whose
+   * process exits is not restarted then (without --strict it is, with backoff, and this never settles).
+   */
+  readonly failed: Promise<DaxmonError>;
 
   constructor(o: BackendsOptions) {
     const chosen = chooseBackends(o.choice, o.facts, o.catalog, this.unavailable);
     const log = backendLog(o.log);
+    let fail: (e: DaxmonError) => void = () => undefined;
+    this.failed = new Promise((resolve) => (fail = resolve));
     this.supervisors = chosen.map(
       (b) =>
         new BackendSupervisor({
@@ -56,6 +63,7 @@ export class Backends {
           emit: o.ingest,
           log,
           plan: () => planLaunch(b, o),
+          ...(o.strict ? { maxConsecutiveFailures: 1, onGiveUp: (f) => fail(strictFailure(f)) } : {}),
         }),
     );
     if (chosen.length > 0) return;
@@ -118,6 +126,25 @@ export class Backends {
       })),
     ];
   }
+}
+
+/**
+ * The error `--strict` exits with when a backend failed: the code of the failure itself where it
+ * has one (the plan's DaxmonError, the loader's `DAXMON_E_LOADER_…` line), and in the message the
+ * backend, how it ended and the probes that did not attach.
+ */
+export function strictFailure(f: BackendFailure): DaxmonError {
+  if (isDaxmonError(f.planError)) {
+    return new DaxmonError(f.planError.code, `${f.backend}: ${f.planError.message}`);
+  }
+  const probes = f.notAttached.length
+    ? f.notAttached.map((p) => `${p.probe} (${p.detail})`).join('; ')
+    : 'none reported before it ended';
+  const said = f.stderr ? ` (${f.stderr.line})` : '';
+  return new DaxmonError(
+    f.stderr?.code ?? 'DAXMON_E_STRICT_BACKEND',
+    `--strict: backend ${f.backend}: ${f.reason}${said}; probes not attached: ${probes}`,
+  );
 }
 
 /** `auto` takes the first of libbpf, bpftrace that can run here; a named one is that or none. */

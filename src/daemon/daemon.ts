@@ -10,6 +10,7 @@
 import pino, { type Logger } from 'pino';
 import { monotonicNs } from '../clock.js';
 import { discoverPgmaps } from '../discovery.js';
+import type { DaxmonError } from '../errors.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import { gatherKernelFacts } from '../kernel/gather.js';
 import { DaxmonMetrics } from '../metrics/registry.js';
@@ -34,6 +35,8 @@ export interface RunningDaemon {
   readonly port: number | null;
   /** Shut down in order (see above); resolves when everything is closed. Call it once. */
   stop(why: string): Promise<void>;
+  /** Settles with the failure `--strict` must end daxmon with (never without --strict). */
+  readonly failed: Promise<DaxmonError>;
 }
 
 /** Everything a daemon is made of, built before anything runs. */
@@ -64,7 +67,12 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   }, 1000);
   const ready = readiness(parts.pipeline.state, parts.pipeline.engine, parts.backends);
   log.info({ backends: parts.backends.names, ready }, 'daxmon running');
-  return { log, port: http?.port ?? null, stop: (why) => shutDown(parts, http, ticker, log, why) };
+  return {
+    log,
+    port: http?.port ?? null,
+    stop: (why) => shutDown(parts, http, ticker, log, why),
+    failed: parts.backends.failed,
+  };
 }
 
 async function readFacts(o: DaemonOptions, log: Logger): Promise<KernelFacts> {

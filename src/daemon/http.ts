@@ -40,15 +40,40 @@ export function httpApp(deps: ServerDeps, log: Logger): FastifyInstance {
 }
 
 export function readToken(file: string | undefined): string | undefined {
-  if (!file) return undefined;
+  if (file === undefined) return undefined;
+  let fd: number;
   try {
-    const t = fs.readFileSync(file, 'utf8').trim();
-    if (t.length < 16) throw new Error('the token must be at least 16 characters');
-    return t;
+    fd = fs.openSync(file, 'r');
   } catch (err) {
     throw new DaxmonError(
       'DAXMON_E_API_TOKEN',
       `cannot use the API token file ${file}: ${(err as Error).message}`,
     );
+  }
+  try {
+    // The token unlocks kernel addresses: refuse a file others may read, as ssh refuses such a
+    // private key (the mode of the file opened, not of a path that could be swapped after a stat).
+    const mode = fs.fstatSync(fd).mode & 0o777;
+    if ((mode & 0o077) !== 0) {
+      throw new DaxmonError(
+        'DAXMON_E_API_TOKEN_MODE',
+        `permissions ${mode.toString(8).padStart(4, '0')} of the API token file ${file} are too open (its group or others may read it): chmod 600 ${file}`,
+      );
+    }
+    const t = fs.readFileSync(fd, 'utf8').trim();
+    if (t.length < 16)
+      throw new DaxmonError(
+        'DAXMON_E_API_TOKEN',
+        `cannot use the API token file ${file}: the token must be at least 16 characters`,
+      );
+    return t;
+  } catch (err) {
+    if (err instanceof DaxmonError) throw err;
+    throw new DaxmonError(
+      'DAXMON_E_API_TOKEN',
+      `cannot use the API token file ${file}: ${(err as Error).message}`,
+    );
+  } finally {
+    fs.closeSync(fd);
   }
 }

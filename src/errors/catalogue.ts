@@ -40,6 +40,32 @@ export const CATALOGUE = {
       '`replay`: the file cannot be opened, or is not a daxmon event stream (no schema header, wrong schema version)',
     whatToDo: 'record with `daxmon record`; see `docs/events.md`',
   },
+  DAXMON_E_INPUT_EMPTY: {
+    area: 'cli',
+    meaning: '`replay`: the input is empty (no header, no event)',
+    whatToDo: 'check the file name; a recording being written may not have its header yet',
+  },
+  DAXMON_E_INPUT_SCHEMA: {
+    area: 'cli',
+    meaning: '`replay`: the header names a schema version this daxmon does not read',
+    whatToDo: 'replay it with the daxmon version that recorded it; `docs/events.md` has the schema',
+  },
+  DAXMON_E_INPUT_HEADER: {
+    area: 'cli',
+    meaning:
+      '`replay`: the header is malformed (binary: no magic, a header length that cannot be, header JSON invalid; NDJSON or binary: `kernel` not `{release, model}`)',
+    whatToDo: 'the file is damaged or not a daxmon recording; `docs/events.md` describes the header',
+  },
+  DAXMON_E_INPUT_NO_MODEL: {
+    area: 'cli',
+    meaning: '`replay`: the stream has no header naming the refcount model',
+    whatToDo: 'pass `--model old|new` for a headerless stream written by hand',
+  },
+  DAXMON_E_INPUT_CORRUPT: {
+    area: 'cli',
+    meaning: '`replay`: a binary recording is corrupt at a byte offset; the events before it were replayed',
+    whatToDo: 'the file is damaged: the rest of it cannot be read',
+  },
   DAXMON_E_LISTEN: {
     area: 'cli',
     meaning: 'the HTTP server cannot listen on `--listen` (address in use, bad address, no permission)',
@@ -54,6 +80,18 @@ export const CATALOGUE = {
     area: 'cli',
     meaning: '`--api-token-file` cannot be read or holds fewer than 16 characters',
     whatToDo: 'fix the file, or leave the option out: without a token the API omits kernel addresses',
+  },
+  DAXMON_E_API_TOKEN_MODE: {
+    area: 'cli',
+    meaning:
+      '`--api-token-file` is readable or writable by its group or by others (the token unlocks kernel addresses)',
+    whatToDo: '`chmod 600 <file>` (as ssh asks of a private key)',
+  },
+  DAXMON_E_STRICT_BACKEND: {
+    area: 'cli',
+    meaning:
+      '`--strict`: a probe backend failed (it exited, or a probe did not attach) and its failure had no code of its own',
+    whatToDo: 'the message names the backend, its exit and the probes that did not attach; `daxmon doctor`',
   },
   DAXMON_E_NO_BACKEND: {
     area: 'cli',
@@ -426,5 +464,8 @@ export function codesOf<A extends ErrorArea>(area: A): CodeOf<A>[] {
 
 export function exitCodeOf(code: ErrorCode): number {
   // Looked up defensively: a code can reach here from untyped JavaScript (a guest script, a test).
-  return (CATALOGUE as Record<string, ErrorInfo | undefined>)[code]?.exitCode ?? DEFAULT_EXIT_CODE;
+  // isErrorCode is an own-property test: `constructor` or `__proto__` is no code.
+  return isErrorCode(code)
+    ? ((CATALOGUE[code] as ErrorInfo).exitCode ?? DEFAULT_EXIT_CODE)
+    : DEFAULT_EXIT_CODE;
 }

@@ -20,7 +20,7 @@
  */
 import { COMMON, EVENT_SCHEMA, MAX_ORDER, type FieldSpec, type Kind } from './schema.js';
 import { EVENT_TYPES, type DaxEvent, type RefcountModel } from './types.js';
-import { SCHEMA_VERSION, type DecodeSink, type StreamHeader } from './ndjson.js';
+import { SCHEMA_VERSION, type DecodeSink, type InputErrorCode, type StreamHeader } from './ndjson.js';
 
 export const BINARY_MAGIC = Buffer.from('DAXMONB1', 'latin1');
 const TAG_STRING = 0xfe;
@@ -336,7 +336,10 @@ export class BinaryDecoder {
           break;
         }
         if (err instanceof Corrupt) {
-          this.fail(`${err.message} at byte ${this.base + start}; the rest of the recording is unreadable`);
+          this.fail(
+            `${err.message} at byte ${this.base + start}; the rest of the recording is unreadable`,
+            'DAXMON_E_INPUT_CORRUPT',
+          );
           return;
         }
         throw err;
@@ -348,11 +351,9 @@ export class BinaryDecoder {
   end(): void {
     if (this.stopped) return;
     if (!this.sawHeader) {
-      this.fail(
-        this.pending.length === 0 && this.base === 0
-          ? 'empty input: no header'
-          : 'truncated header: the recording ends inside it',
-      );
+      if (this.pending.length === 0 && this.base === 0)
+        this.fail('empty input: no header', 'DAXMON_E_INPUT_EMPTY');
+      else this.fail('truncated header: the recording ends inside it', 'DAXMON_E_INPUT_HEADER');
       return;
     }
     if (this.pending.length > 0) {
@@ -369,8 +370,8 @@ export class BinaryDecoder {
     this.base += this.pos;
   }
 
-  private fail(message: string): void {
-    this.sink.error(message, this.eventNo + 1, true);
+  private fail(message: string, code: InputErrorCode): void {
+    this.sink.error(message, this.eventNo + 1, true, code);
     this.stopped = true;
   }
 
@@ -379,12 +380,15 @@ export class BinaryDecoder {
     const need = BINARY_MAGIC.length + 4;
     if (b.length < need) return false;
     if (!isBinaryRecording(b)) {
-      this.fail('not a daxmon binary recording (no DAXMONB1 magic)');
+      this.fail('not a daxmon binary recording (no DAXMONB1 magic)', 'DAXMON_E_INPUT_HEADER');
       return false;
     }
     const n = b.readUInt32LE(BINARY_MAGIC.length);
     if (n > MAX_HEADER_BYTES) {
-      this.fail(`header length ${n} is larger than ${MAX_HEADER_BYTES}: not a daxmon recording`);
+      this.fail(
+        `header length ${n} is larger than ${MAX_HEADER_BYTES}: not a daxmon recording`,
+        'DAXMON_E_INPUT_HEADER',
+      );
       return false;
     }
     if (b.length < need + n) return false;
@@ -392,20 +396,31 @@ export class BinaryDecoder {
     try {
       h = JSON.parse(b.toString('utf8', need, need + n)) as Record<string, unknown>;
     } catch (err) {
-      this.fail(`header is not valid JSON (${(err as Error).message})`);
+      this.fail(`header is not valid JSON (${(err as Error).message})`, 'DAXMON_E_INPUT_HEADER');
       return false;
     }
     this.pos = need + n;
     this.sawHeader = true;
-    if (h?.daxmon !== 'events' || h.schema !== SCHEMA_VERSION) {
+    if (typeof h !== 'object' || h === null || h.daxmon !== 'events') {
       this.fail(
         `unsupported header: this daxmon reads {"daxmon":"events","schema":${SCHEMA_VERSION}}, got ${JSON.stringify(h).slice(0, 120)}`,
+        'DAXMON_E_INPUT_HEADER',
+      );
+      return false;
+    }
+    if (h.schema !== SCHEMA_VERSION) {
+      this.fail(
+        `unsupported schema version ${JSON.stringify(h.schema) ?? 'undefined'}: this daxmon reads schema ${SCHEMA_VERSION}`,
+        'DAXMON_E_INPUT_SCHEMA',
       );
       return false;
     }
     const k = h.kernel as { release?: unknown; model?: unknown } | undefined;
     if (typeof k?.release !== 'string' || (k.model !== 'old' && k.model !== 'new')) {
-      this.fail('header: "kernel" must be {"release": string, "model": "old"|"new"}');
+      this.fail(
+        'header: "kernel" must be {"release": string, "model": "old"|"new"}',
+        'DAXMON_E_INPUT_HEADER',
+      );
       return false;
     }
     this.sink.header(

@@ -132,6 +132,12 @@ export const EVENT_SCHEMA: Record<EventType, FieldSpec[]> = {
   ],
 };
 
+/**
+ * The schema by type name, for lookups keyed by input: a Map, so that a `type` naming an
+ * Object.prototype property (`constructor`, `__proto__`) is an unknown type, not a crash.
+ */
+const SPEC_BY_TYPE: ReadonlyMap<string, FieldSpec[]> = new Map(Object.entries(EVENT_SCHEMA));
+
 /** Largest folio order daxmon accepts (PUD folios are order 18 on x86-64). */
 export const MAX_ORDER = 18;
 
@@ -194,8 +200,8 @@ export function validateEvent(v: unknown): Validation {
   const o = v as Record<string, unknown>;
   const type = o.type;
   if (typeof type !== 'string') return { ok: false, error: 'missing "type"' };
-  const spec = (EVENT_SCHEMA as Record<string, FieldSpec[] | undefined>)[type];
-  if (!spec) return { ok: false, error: `unknown event type "${type}"` };
+  const spec = SPEC_BY_TYPE.get(type);
+  if (!spec) return { ok: false, error: `unknown event type ${JSON.stringify(type)}` };
   let known = 1; // "type"
   for (const list of [COMMON, spec]) {
     for (const field of list) {

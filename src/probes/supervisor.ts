@@ -6,7 +6,8 @@
  * period: a bpftrace that ignores SIGINT once hung a guest here.
  */
 import { execa, type ResultPromise } from 'execa';
-import { errorLogFields, type ErrorLogFields } from '../errors/log-fields.js';
+import type { ErrorCode } from '../errors/catalogue.js';
+import { codeIn, errorLogFields, type ErrorLogFields } from '../errors/log-fields.js';
 import type { BackendName, DaxEvent } from '../events/types.js';
 import type { BackendLaunch, BackendLog, Emit } from './backend.js';
 import { monotonicNs } from '../clock.js';
@@ -28,7 +29,23 @@ export interface SupervisorOptions {
   killGraceMs?: number;
   /** Give up after this many consecutive failed starts (null: never). */
   maxConsecutiveFailures?: number | null;
+  /** Called once when it gives up (`--strict` gives up at the first failure and exits with it). */
+  onGiveUp?: (failure: BackendFailure) => void;
   version?: string;
+}
+
+/** The failure a supervisor gave up on, with what is known of why. */
+export interface BackendFailure {
+  backend: BackendName;
+  reason: string;
+  exitCode: number | null;
+  signal: string | null;
+  /** The error a plan threw (its code is the failure's). */
+  planError?: unknown;
+  /** The last line of the process's stderr that carried a catalogue code, and that code. */
+  stderr?: { line: string; code: ErrorCode };
+  /** Probes this launch reported as not attached (probe_status attached: false), with why. */
+  notAttached: { probe: string; detail: string }[];
 }
 
 export class BackendSupervisor {
@@ -43,10 +60,14 @@ export class BackendSupervisor {
   private stopping = false;
   private timer: NodeJS.Timeout | null = null;
   private consecutiveFailures = 0;
-  private readonly o: Required<Omit<SupervisorOptions, 'maxConsecutiveFailures' | 'version'>> & {
+  private readonly o: Required<Omit<SupervisorOptions, 'maxConsecutiveFailures' | 'version' | 'onGiveUp'>> & {
     maxConsecutiveFailures: number | null;
     version: string;
+    onGiveUp?: (failure: BackendFailure) => void;
   };
+  /** What the current launch said about itself, for a give-up's report. */
+  private notAttached = new Map<string, string>();
+  private codedStderr: { line: string; code: ErrorCode } | undefined;
   private exited: Promise<void> = Promise.resolve();
 
   constructor(opts: SupervisorOptions) {
@@ -89,10 +110,12 @@ export class BackendSupervisor {
       // no probe at all): the code goes on every line that reports it.
       const fields = errorLogFields(err);
       this.o.log.error(`${this.backend}: cannot plan the backend: ${fields.err}`, { ...fields });
-      this.scheduleRestart(`plan failed: ${fields.err}`, null, null, fields);
+      this.scheduleRestart(`plan failed: ${fields.err}`, null, null, fields, err);
       return;
     }
     this.probes = launch.probes;
+    const notAttached = (this.notAttached = new Map());
+    this.codedStderr = undefined;
     const startedAt = Date.now();
     const child = execa(launch.command, launch.args, {
       buffer: false,
@@ -105,8 +128,18 @@ export class BackendSupervisor {
     this.child = child;
     this.up = true;
     this.emitMeta({ type: 'backend_started', backend: this.backend, version: this.o.version });
-    const emit: Emit = this.o.emit;
+    const out: Emit = this.o.emit;
+    // One comparison per event: the probes a launch says did not attach are what --strict reports.
+    const emit: Emit = (e) => {
+      if (e.type === 'probe_status' && !e.attached) notAttached.set(e.probe, e.detail);
+      out(e);
+    };
     const log = this.o.log;
+    const onStderrLine = (line: string) => {
+      const code = codeIn(line);
+      if (code) this.codedStderr = { line: line.trim(), code };
+      launch.onStderrLine(line, emit, log);
+    };
     child.stdout.on('data', (chunk: Buffer) => {
       try {
         launch.stdout.push(chunk, emit);
@@ -122,11 +155,11 @@ export class BackendSupervisor {
       const text = errCarry + chunk.toString('utf8');
       const lines = text.split('\n');
       errCarry = lines.pop() ?? '';
-      for (const line of lines) if (line.trim()) launch.onStderrLine(line, emit, log);
+      for (const line of lines) if (line.trim()) onStderrLine(line);
     });
     this.exited = child.then(
       (result) => {
-        if (errCarry.trim()) launch.onStderrLine(errCarry, emit, log);
+        if (errCarry.trim()) onStderrLine(errCarry);
         launch.stdout.end(emit);
         this.up = false;
         this.child = null;
@@ -156,6 +189,7 @@ export class BackendSupervisor {
     exitCode: number | null,
     signal: string | null,
     error?: ErrorLogFields,
+    planError?: unknown,
   ): void {
     this.consecutiveFailures++;
     const max = this.o.maxConsecutiveFailures;
@@ -165,6 +199,16 @@ export class BackendSupervisor {
         `${this.backend}: ${reason}; giving up after ${max} consecutive failures (exit code ${exitCode}, signal ${signal})`,
         { ...error, exitCode, signal },
       );
+      this.o.onGiveUp?.({
+        backend: this.backend,
+        reason,
+        exitCode,
+        signal,
+        ...(planError !== undefined ? { planError } : {}),
+        ...(this.codedStderr && planError === undefined ? { stderr: this.codedStderr } : {}),
+        notAttached:
+          planError === undefined ? [...this.notAttached].map(([probe, detail]) => ({ probe, detail })) : [],
+      });
       return;
     }
     const delay = Math.min(

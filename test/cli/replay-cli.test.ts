@@ -19,12 +19,13 @@ interface Ran {
 }
 
 /** Run daxmon (compiled), or with `viaTsx` the sources as developers do: node --import tsx src/cli.ts. */
-function daxmon(args: string[], input?: string, viaTsx = false): Promise<Ran> {
+function daxmon(args: string[], input?: string, viaTsx = false, uid?: number): Promise<Ran> {
   const entry = viaTsx ? ['--import', 'tsx', path.join(REPO, 'src', 'cli.ts')] : [compiled.cli];
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [...entry, ...args], {
       cwd: REPO,
       stdio: ['pipe', 'pipe', 'pipe'],
+      ...(uid !== undefined ? { uid, gid: uid } : {}),
     });
     let stdout = '';
     let stderr = '';
@@ -226,6 +227,65 @@ describe.concurrent('daxmon replay', () => {
   });
 });
 
+describe.concurrent('unusable input says its cause, with its code (issue 13, item 3)', () => {
+  const NOBODY = 65534;
+  const asRoot = process.getuid?.() === 0;
+
+  it('a file that cannot be read: DAXMON_E_INPUT naming EACCES, exit 2, not an internal error', async () => {
+    // Root reads any file: the file is then read by daxmon running as nobody.
+    const where = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-unreadable-'));
+    const f = path.join(where, 'unreadable.ndjson');
+    fs.writeFileSync(f, healthy().ndjson());
+    fs.chmodSync(f, 0o000);
+    if (asRoot) {
+      fs.chmodSync(where, 0o755);
+      fs.chmodSync(compiled.root, 0o755);
+    }
+    const r = await daxmon(['replay', f], undefined, false, asRoot ? NOBODY : undefined);
+    fs.rmSync(where, { recursive: true, force: true });
+    expect(r.stderr).toBe(
+      `daxmon: DAXMON_E_INPUT: ${f}: permission denied (EACCES); run as a user who may read it, or chmod it\n`,
+    );
+    expect(r.code).toBe(2);
+  });
+
+  it('schema 2: the last line is the schema, with DAXMON_E_INPUT_SCHEMA, not "no header naming the refcount model"', async () => {
+    const r = await daxmon(['replay', file('schema2.ndjson')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
+      'daxmon replay: DAXMON_E_INPUT_SCHEMA: line 1: unsupported schema version 2: this daxmon reads schema 1',
+    );
+    expect(r.stderr + r.stdout).not.toContain('no header naming');
+  });
+
+  it('a binary recording with an impossible header length: DAXMON_E_INPUT_HEADER', async () => {
+    const f = file('bad-length.dxb');
+    const len = Buffer.alloc(4);
+    len.writeUInt32LE(0x7fffffff);
+    fs.writeFileSync(f, Buffer.concat([Buffer.from('DAXMONB1', 'latin1'), len, Buffer.from('{}')]));
+    const r = await daxmon(['replay', f]);
+    expect(r.code).toBe(2);
+    expect(r.stderr.trimEnd().split('\n').at(-1)).toBe(
+      'daxmon replay: DAXMON_E_INPUT_HEADER: line 1: header length 2147483647 is larger than 65536: not a daxmon recording',
+    );
+  });
+
+  it('a headerless stream without --model: DAXMON_E_INPUT_NO_MODEL; empty input: DAXMON_E_INPUT_EMPTY', async () => {
+    const [headerless, empty] = await Promise.all([
+      daxmon(['replay', file('headerless.ndjson')]),
+      daxmon(['replay', '-'], ''),
+    ]);
+    expect(headerless.code).toBe(2);
+    expect(headerless.stderr.trimEnd().split('\n').at(-1)).toBe(
+      'daxmon replay: DAXMON_E_INPUT_NO_MODEL: the stream has no header naming the refcount model: pass --model old|new',
+    );
+    expect(empty.code).toBe(2);
+    expect(empty.stderr.trimEnd().split('\n').at(-1)).toBe(
+      'daxmon replay: DAXMON_E_INPUT_EMPTY: empty input: no header line',
+    );
+  });
+});
+
 describe('the sources', () => {
   it('node --import tsx src/cli.ts replays exactly as the compiled CLI does', async () => {
     const args = ['replay', '--json', '--fail-on-violation', file('violation.ndjson')];
@@ -295,6 +355,23 @@ describe.concurrent('usage', () => {
       ['record', '--out', '/tmp/x.dxb', '--record-format', 'json'],
       /--record-format must be one of ndjson, binary/,
     ],
+    // An empty value (an unset shell variable) used to turn the journal, the recording or the
+    // token off silently (issue 13, item 6).
+    [
+      ['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--journal-dir', ''],
+      /^daxmon: DAXMON_E_USAGE: --journal-dir '' is empty: name a directory, or give --no-journal to keep violations in memory only$/m,
+    ],
+    [['replay', '--journal-dir', '', '-'], /--journal-dir '' is empty/],
+    [
+      ['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--no-journal', '--record', ''],
+      /--record '' is empty/,
+    ],
+    [
+      ['run', '--backend', 'none', '--listen', '127.0.0.1:0', '--no-journal', '--api-token-file', ''],
+      /--api-token-file '' is empty/,
+    ],
+    [['run', '--backend', 'none', '--no-journal', '--listen', ''], /--listen '' is empty/],
+    [['replay', ''], /FILE is empty/],
   ])('%j is DAXMON_E_USAGE, exit 2, without a stack trace', async (args, message) => {
     const r = await daxmon(args);
     expect(r.code).toBe(2);

@@ -4,6 +4,9 @@
  * host's kernel (the daemon itself is tested on fixture kernels in test/daemon/run.test.ts).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileCli, REPO, type CompiledCli } from './compiled-cli.js';
 
@@ -89,6 +92,36 @@ describe('daxmon run as a process', () => {
     const d = daxmon([...RUN, '--duration', '1']);
     expect(await d.exited).toEqual({ code: 0, signal: null });
     expect(d.log.find((l) => l.msg === 'shutting down')).toMatchObject({ why: '--duration 1s elapsed' });
+  });
+
+  it('--duration longer than setTimeout allows (2500000 s, 29 days) does not stop it at once', async () => {
+    const d = daxmon([...RUN, '--duration', '2500000']);
+    await until(() => d.log.find((l) => l.msg === 'daxmon running'), 'daxmon running');
+    // The overflowing timer fired 1 ms after start: the SIGTERM found it stopping already.
+    d.child.kill('SIGTERM');
+    expect(await d.exited).toEqual({ code: 0, signal: null });
+    expect(d.log.find((l) => l.msg === 'shutting down')).toMatchObject({ why: 'SIGTERM' });
+  });
+
+  it('a token file others may read is refused like an ssh key: DAXMON_E_API_TOKEN_MODE, chmod 600', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-token-'));
+    const token = path.join(dir, 'token');
+    fs.writeFileSync(token, 'a-token-of-sufficient-length\n', { mode: 0o644 });
+    fs.chmodSync(token, 0o644);
+    const open = daxmon([...RUN, '--api-token-file', token]);
+    expect(await open.exited).toEqual({ code: 2, signal: null });
+    expect(open.log.map((l) => l.msg).join('\n')).toMatch(
+      new RegExp(
+        `^daxmon: DAXMON_E_API_TOKEN_MODE: permissions 0644 of the API token file ${token} are too open \\(its group or others may read it\\): chmod 600 ${token}$`,
+        'm',
+      ),
+    );
+    fs.chmodSync(token, 0o600);
+    const ok = daxmon([...RUN, '--api-token-file', token]);
+    await until(() => ok.log.find((l) => l.msg === 'daxmon running'), 'daxmon running with a 0600 token');
+    ok.child.kill('SIGTERM');
+    expect(await ok.exited).toEqual({ code: 0, signal: null });
+    fs.rmSync(dir, { recursive: true, force: true });
   });
 
   it('record without --out is a usage error (exit 2), before anything starts', async () => {

@@ -190,7 +190,7 @@ describe('binary recordings', () => {
     len.writeUInt32LE(json.length);
     const v99 = decode(Buffer.concat([BINARY_MAGIC, len, json]));
     expect(v99.errors[0]).toMatchObject({ fatal: true });
-    expect(v99.errors[0]!.message).toMatch(/^unsupported header/);
+    expect(v99.errors[0]!.message).toMatch(/^unsupported schema version 99: this daxmon reads schema 1$/);
     expect(decode().errors).toEqual([{ message: 'empty input: no header', line: 1, fatal: true }]);
     expect(decode(BINARY_MAGIC.subarray(0, 8)).errors[0]!.message).toMatch(/^truncated header/);
   });

@@ -30,6 +30,9 @@ const MAX_FRAMES = 64;
 
 type Fields = Record<string, number | string>;
 
+/** The fields of each tag, by tag as read from a line: a Map, so a tag like `constructor` is unknown. */
+const FIELDS_BY_TAG: ReadonlyMap<string, readonly string[]> = new Map(Object.entries(LINE_FIELDS));
+
 /** A kstack frame as bpftrace prints it ("func+123", or "ffffffff81234567 func+123" in perf mode). */
 export function symbolizeFrame(raw: string): string | null {
   const tokens = raw
@@ -134,7 +137,7 @@ export class BpftraceDecoder implements StreamDecoder {
     }
     const withStack = rawTag.endsWith('+');
     const tag = (withStack ? rawTag.slice(0, -1) : rawTag) as LineTag;
-    const spec = (LINE_FIELDS as Record<string, readonly string[]>)[tag];
+    const spec = FIELDS_BY_TAG.get(tag);
     if (spec === undefined) return this.malformed(line, 'unknown tag');
     if (parts.length < 4 + spec.length) return this.malformed(line, 'too few fields');
     const t = parseUnsigned(parts[1]);

@@ -135,6 +135,7 @@ export class LibbpfDecoder implements StreamDecoder {
   private readonly onMeta: ((meta: LoaderMeta) => void) | undefined;
   /** Records decoded, for the backend's own accounting. */
   records = 0;
+  private readySeen = false;
 
   constructor(opts: LibbpfDecoderOptions) {
     this.log = opts.log;
@@ -167,6 +168,23 @@ export class LibbpfDecoder implements StreamDecoder {
 
   end(emit: Emit): void {
     this.flushPartialPgmaps(null, emit);
+    // A loader that exits before `ready` (--strict and a hook that did not attach) judged no
+    // probe: the probes its attach frames failed on did not attach, and say so.
+    if (!this.readySeen) {
+      for (const [probe, errs] of this.attachErrors) {
+        if (this.attachTargets.has(probe)) continue;
+        emit({
+          type: 'probe_status',
+          t: monotonicNs(),
+          pid: 0,
+          comm: 'daxmon-loader',
+          backend: 'libbpf',
+          probe,
+          attached: false,
+          detail: errs.join('; '),
+        });
+      }
+    }
     if (this.pending.length > 0) {
       this.log.warn('libbpf: stream ended inside a frame; partial frame dropped', {
         bytes: this.pending.length,
@@ -478,6 +496,7 @@ export class LibbpfDecoder implements StreamDecoder {
         }
         return;
       case 'ready':
+        this.readySeen = true;
         for (const [probe, counts] of Object.entries(meta.probes ?? {})) {
           const errs = this.attachErrors.get(probe) ?? [];
           const ok = this.attachTargets.get(probe) ?? [];
