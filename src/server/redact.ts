@@ -18,7 +18,8 @@
  * 0xfff0000000000000 with 52-bit VAs). What is redacted, as text or as a JSON number:
  *   - hex: 16 hex digits starting with `ff`, with or without `0x`/`0X`, any case (`%px`, `%lx`);
  *   - unsigned decimal: a 19–20-digit run whose value (read exactly, with BigInt) is in the
- *     kernel's half or is 2^64 itself (what 0xfffffffffffffc00 and above round to as a double);
+ *     kernel's half or is 2^64 itself (what 0xfffffffffffffc00 and above round to as a double),
+ *     or which reads as that double (`18446744073709552000`, how JavaScript prints it);
  *   - signed decimal: an address read as a signed 64-bit number, `-2^56 … -2^32`
  *     (0xff00000000000000 … 0xffffffff00000000: the direct map 0xffff888…, vmalloc 0xffffc9…,
  *     vmemmap 0xffffea…; note -2^47 is 0xffff800000000000, the *lowest* 4-level address, so a
@@ -65,10 +66,19 @@ function isKernelAddressInteger(n: bigint): boolean {
   return (n >= LOWEST_KERNEL_ADDRESS && n <= TWO_64) || (n >= LOWEST_SIGNED && n <= HIGHEST_SIGNED);
 }
 
+/**
+ * A decimal run names an address when its exact value does, or when it is how a double of 2^64
+ * prints (`18446744073709552000`, above 2^64 exactly: JavaScript prints the shortest decimal that
+ * reads back as the same double).
+ */
+function isAddressDecimal(d: string): boolean {
+  return isKernelAddressInteger(BigInt(d)) || Number(d) === 2 ** 64;
+}
+
 export function redactText(s: string): string {
   return s
     .replace(HEX_ADDRESS, REDACTED)
-    .replace(DECIMAL_CANDIDATE, (d) => (isKernelAddressInteger(BigInt(d)) ? REDACTED : d));
+    .replace(DECIMAL_CANDIDATE, (d) => (isAddressDecimal(d) ? REDACTED : d));
 }
 
 export function isKernelAddressNumber(n: number): boolean {

@@ -161,6 +161,3 @@ export async function httpWorld(o: HttpWorldOptions = {}): Promise<HttpWorld> {
   await app.ready();
   return { app, logLines, scan };
 }
-
-/** Anything in a body that looks like a kernel address: hex text, or the JSON number of one. */
-export const KERNEL_ADDRESS = /(?<![0-9a-f])(?:0x)?ff[0-9a-f]{14}(?![0-9a-f])|18[34]\d{17}/i;
