@@ -229,12 +229,24 @@ const EMPTY_HINT: ReadonlyMap<string, string> = new Map([
   ['out', ': name the file to record to'],
 ]);
 
+/**
+ * Every numeric option's value is a plain decimal number (`30`, `0.5`) from `min` to NUM_MAX: not
+ * what Number() also reads (`0x10`, `1e300`, `Infinity`, ` 5 `), which would turn a typo into a
+ * value nobody meant. NUM_MAX (10^12: seconds in 30 000 years, far more folios or bytes than any
+ * machine) keeps every value exact and every product with it finite.
+ */
+const PLAIN_DECIMAL = /^\d{1,13}(?:\.\d{1,9})?$/;
+const NUM_MAX = 1e12;
+
 function num(v: Values, name: string, min: number): number | undefined {
   const raw = v[name];
   if (raw === undefined) return undefined;
-  const n = Number(raw);
-  if (typeof raw !== 'string' || raw.trim() === '' || !Number.isFinite(n) || n < min) {
-    throw new DaxmonError('DAXMON_E_USAGE', `--${name} must be a number >= ${min}, got "${String(raw)}"`);
+  const n = typeof raw === 'string' && PLAIN_DECIMAL.test(raw) ? Number(raw) : NaN;
+  if (!(n >= min && n <= NUM_MAX)) {
+    throw new DaxmonError(
+      'DAXMON_E_USAGE',
+      `--${name} must be a number >= ${min} (plain decimal, at most ${NUM_MAX}), got "${String(raw)}"`,
+    );
   }
   return n;
 }

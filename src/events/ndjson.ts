@@ -80,6 +80,8 @@ export class NdjsonDecoder {
   private skipping = false;
   private lineNo = 0;
   private sawHeader = false;
+  /** A line with more than a BOM and blanks: without one the input is empty, however many lines. */
+  private sawContent = false;
   private stopped = false;
 
   constructor(private readonly sink: DecodeSink) {}
@@ -151,6 +153,7 @@ export class NdjsonDecoder {
   /** One line, counted once and reported once however many chunks it spans. */
   private tooLong(): void {
     this.lineNo++;
+    this.sawContent = true;
     this.sink.error(`line longer than ${MAX_LINE_BYTES} bytes; skipped`, this.lineNo, false);
   }
 
@@ -165,7 +168,7 @@ export class NdjsonDecoder {
       else this.line(text, 0, text.length);
     }
     this.skipping = false;
-    if (!this.sawHeader && this.lineNo === 0)
+    if (!this.sawHeader && !this.sawContent)
       this.sink.error('empty input: no header line', 0, true, 'DAXMON_E_INPUT_EMPTY');
   }
 
@@ -178,6 +181,7 @@ export class NdjsonDecoder {
     if (this.lineNo === 1 && s < e && text.charCodeAt(s) === BOM) s++;
     while (s < e && (text.charCodeAt(s) === 32 || text.charCodeAt(s) === 9)) s++;
     if (s === e) return; // blank lines are allowed
+    this.sawContent = true;
     const src = s === 0 && e === text.length ? text : text.slice(s, e);
     let v: unknown;
     try {

@@ -5,11 +5,19 @@
  * accepts and `Date` does not (an Invalid Date whose toISOString() throws). POSIX clocks, and so
  * every `time` daxmon writes, never show a leap second, so `:60` reads as the last millisecond of
  * its minute: `since=…23:59:60Z` keeps what came after it, `until=` what came before.
+ *
+ * Only instants within years 0000–9999 UTC: outside them toISOString() writes a six-digit year
+ * (`+010000-01-01…`, `-000001-…`) that sorts below every four-digit year as a string, so
+ * `since=9999-12-31T23:59:59-23:59` would have kept every violation. A 400 instead.
  */
 import { DaxmonError } from '../errors.js';
 
 const RFC3339 =
   /^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?(?:([Zz])|([+-])(\d{2}):(\d{2}))$/;
+
+/** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z, the instants a four-digit ISO year holds. */
+const FIRST_MS = -62_167_219_200_000;
+const LAST_MS = 253_402_300_799_999;
 
 const DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
 
@@ -43,5 +51,10 @@ export function isoInstant(param: string, s: string): string {
   date.setUTCHours(h, mi, Math.min(sec, 59), ms);
   const sign = m[9] === '-' ? -1 : 1;
   const t = date.getTime() - sign * (offH * 60 + offM) * 60_000;
+  if (t < FIRST_MS || t > LAST_MS)
+    throw new DaxmonError(
+      'DAXMON_E_API_QUERY',
+      `${param}: ${JSON.stringify(s)} is outside years 0000–9999 UTC`,
+    );
   return new Date(t).toISOString();
 }

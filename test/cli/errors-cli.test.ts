@@ -93,7 +93,24 @@ describe('main (in process)', () => {
     [['run', '--listen', 'nowhere'], /--listen must be HOST:PORT/],
     [['run', '--listen', '127.0.0.1:70000'], /--listen must be HOST:PORT/],
     [['run', '--log-level', 'loud'], /--log-level must be one of fatal, error/],
-    [['run', '--max-folios', '0'], /--max-folios must be a number >= 1, got "0"/],
+    [
+      ['run', '--max-folios', '0'],
+      /--max-folios must be a number >= 1 \(plain decimal, at most 1000000000000\), got "0"/,
+    ],
+    // Number() reads these too; an option takes a plain decimal in a sane range only
+    [
+      ['run', '--idle-mismatch-seconds', '0x10'],
+      /--idle-mismatch-seconds must be a number >= 0 .*got "0x10"/,
+    ],
+    [
+      ['run', '--idle-mismatch-seconds', '1e300'],
+      /--idle-mismatch-seconds must be a number >= 0 .*got "1e300"/,
+    ],
+    [['run', '--scan-interval-seconds', '1e3'], /got "1e3"/],
+    [['run', '--max-folios', 'Infinity'], /got "Infinity"/],
+    [['run', '--max-folios', ' 5'], /got " 5"/],
+    [['run', '--max-folios', '+5'], /got "\+5"/],
+    [['run', '--journal-max-bytes', '99999999999999'], /got "99999999999999"/],
     [['run', '--duration', ''], /--duration must be a number >= 0/],
     [['run', '--busy-wait-warn-seconds', '20', '--busy-wait-stuck-seconds', '5'], /must not be below/],
     [['run', '--no-journal', '--journal-dir', '/tmp/x'], /--no-journal and --journal-dir exclude each other/],

@@ -271,10 +271,15 @@ describe.concurrent('unusable input says its cause, with its code (issue 13, ite
   });
 
   it('a headerless stream without --model: DAXMON_E_INPUT_NO_MODEL; empty input: DAXMON_E_INPUT_EMPTY', async () => {
-    const [headerless, empty] = await Promise.all([
+    const [headerless, empty, bom] = await Promise.all([
       daxmon(['replay', file('headerless.ndjson')]),
       daxmon(['replay', '-'], ''),
+      daxmon(['replay', '-'], '\uFEFF'),
     ]);
+    expect(bom.code).toBe(2);
+    expect(bom.stderr.trimEnd().split('\n').at(-1)).toBe(
+      'daxmon replay: DAXMON_E_INPUT_EMPTY: empty input: no header line',
+    );
     expect(headerless.code).toBe(2);
     expect(headerless.stderr.trimEnd().split('\n').at(-1)).toBe(
       'daxmon replay: DAXMON_E_INPUT_NO_MODEL: the stream has no header naming the refcount model: pass --model old|new',

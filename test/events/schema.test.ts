@@ -123,5 +123,10 @@ describe('NDJSON codec', () => {
 
   it('reports empty input as fatal', () => {
     expect(decodeAll('').errors).toEqual([[0, 'empty input: no header line', true]]);
+    // a BOM, blank lines: still nothing to read, the same fatal error
+    for (const text of ['\uFEFF', '\uFEFF\n', '\uFEFF\r\n \t\n\n'])
+      expect(decodeAll(text).errors, JSON.stringify(text)).toEqual([
+        [0, 'empty input: no header line', true],
+      ]);
   });
 });

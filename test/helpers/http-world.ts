@@ -26,6 +26,13 @@ export const ADDRESSES = {
   upper: '0XFFFF888100A00000',
   la57: 'ff11000012345678',
   number: Number(BigInt('0xffffffff81234567')),
+  /** 0xffff880000000000 in decimal, and 0xffffffffc0a1b2c3 (what `%lu` prints). */
+  decimal: '18446612686384676864',
+  decimalText: '18446744072645460675',
+  /** 0xffff880000000000 read as a signed 64-bit number. */
+  negative: -131941395333120,
+  /** 0xfffffffffffffc00: as a double exactly 2^64. */
+  top: Number(BigInt('0xfffffffffffffc00')),
 } as const;
 
 /** A record as another writer (an older daxmon, `replay --journal-dir`, a hand edit) left it. */
@@ -61,14 +68,21 @@ export function addressRecord(id: string, time: string): Record<string, unknown>
       [a.prefixed]: 'key',
       nested: { deeper: [a.bare, a.number, { x: `${a.upper}!` }] },
       address: a.number,
+      decimal: `decimal ${a.decimal}`,
+      comm: a.decimalText,
+      negative: a.negative,
+      negativeText: `signed ${a.negative}`,
+      top: a.top,
+      keys: { '0xffff888100000001': 1, '0xffff888100000002': 2 },
     },
   };
 }
 
 /** A journal directory holding `records`, one `new` line each (the journal's own line format). */
-export function journalWith(records: Record<string, unknown>[]): string {
+export function journalWith(records: (Record<string, unknown> | string)[]): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-http-'));
-  const lines = records.map((v) => JSON.stringify({ j: 1, op: 'new', v }));
+  // A string is a record's JSON text already (one too deep for JSON.stringify).
+  const lines = records.map((v) => `{"j":1,"op":"new","v":${typeof v === 'string' ? v : JSON.stringify(v)}}`);
   fs.writeFileSync(path.join(dir, 'violations-000001.ndjson'), lines.join('\n') + '\n');
   return dir;
 }
@@ -147,6 +161,3 @@ export async function httpWorld(o: HttpWorldOptions = {}): Promise<HttpWorld> {
   await app.ready();
   return { app, logLines, scan };
 }
-
-/** Anything in a body that looks like a kernel address: hex text, or the JSON number of one. */
-export const KERNEL_ADDRESS = /(?<![0-9a-f])(?:0x)?ff[0-9a-f]{14}(?![0-9a-f])|18[34]\d{17}/i;

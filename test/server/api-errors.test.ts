@@ -29,6 +29,14 @@ describe('leap seconds in since= and until=', () => {
     expect(ids(r.body)).toEqual(['v2']);
   });
 
+  it('since= beyond year 9999 is a 400, not every violation', async () => {
+    const r = await w.app.inject({ url: '/api/violations?since=9999-12-31T23:59:59-23:59' });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().code).toBe('DAXMON_E_API_QUERY');
+    const u = await w.app.inject({ url: '/api/violations?until=0000-01-01T00:00:00%2B01:00' });
+    expect(u.statusCode).toBe(400);
+  });
+
   it('until=…23:59:60Z is 200 and keeps what came before it', async () => {
     const r = await w.app.inject({ url: '/api/violations?until=2020-12-31T23:59:60Z' });
     expect(r.statusCode).toBe(200);
@@ -41,6 +49,10 @@ describe('leap seconds in since= and until=', () => {
     ['2026-11-25T12:00:00.1234Z', '2026-11-25T12:00:00.123Z'],
     ['2026-11-25t13:30:00+01:30', '2026-11-25T12:00:00.000Z'],
     ['0001-01-01T00:00:00Z', '0001-01-01T00:00:00.000Z'],
+    ['0000-01-01T00:00:00Z', '0000-01-01T00:00:00.000Z'],
+    ['0000-01-01T00:00:00-01:00', '0000-01-01T01:00:00.000Z'],
+    ['9999-12-31T23:59:60Z', '9999-12-31T23:59:59.999Z'],
+    ['9999-12-31T23:59:59+23:59', '9999-12-31T00:00:59.000Z'],
     ['2024-02-29T00:00:00Z', '2024-02-29T00:00:00.000Z'],
   ])('isoInstant(%s) = %s', (s, iso) => expect(isoInstant('since', s)).toBe(iso));
 
@@ -50,6 +62,11 @@ describe('leap seconds in since= and until=', () => {
     '2026-01-01T24:00:00Z',
     '2026-01-01T00:00:61Z',
     'now',
+    // outside years 0000–9999 UTC once the offset is applied (a six-digit ISO year)
+    '9999-12-31T23:59:59-23:59',
+    '9999-12-31T23:59:60-00:01',
+    '0000-01-01T00:00:00+01:00',
+    '0000-01-01T00:00:00.000+00:01',
   ])('isoInstant(%s) is a DAXMON_E_API_QUERY error', (s) =>
     expect(() => isoInstant('since', s)).toThrow(expect.objectContaining({ code: 'DAXMON_E_API_QUERY' })),
   );
