@@ -315,6 +315,7 @@ export class DaxState {
         return;
       }
       case 'wait_confirmation':
+        this.waits.confirmations[e.outcome]++;
         if (e.outcome === 'resynced') this.waits.resync(e.tid, e.beginT, e.taskAlive);
         return;
       case 'clock_tick':

@@ -37,8 +37,8 @@ export class WaitTable {
   unmatchedEnds = 0;
   /** Ends whose open wait was on another inode (both the end and the next begin were missed). */
   otherInodeEnds = 0;
-  /** Waits the kernel said were over when asked (wait_confirmation resynced). */
-  resynced = 0;
+  /** Answers of the confirmer (wait_confirmation events), by outcome. */
+  readonly confirmations = { confirmed: 0, resynced: 0 };
 
   get size(): number {
     return this.byTid.size;
@@ -79,7 +79,6 @@ export class WaitTable {
   resync(tid: number, beginT: number, taskAlive: boolean): OpenWait | undefined {
     const w = this.byTid.get(tid);
     if (!w || w.beginT !== beginT) return undefined;
-    this.resynced++;
     if (taskAlive) w.uncertain = true;
     else this.byTid.delete(tid);
     return w;
