@@ -139,7 +139,15 @@ export function createBusyWaitStuck(): Check {
           if (bits & (BIT[severity] << 2)) report(ctx, w, now, severity, 'confirmed earlier');
           else if (!(bits & BIT[severity])) {
             asked.set(id, bits | BIT[severity]);
-            ctx.propose({ kind: 'busy_wait_stuck', severity, t: now, pid: w.pid, tid: w.tid, beginT: w.beginT, fn: w.fn });
+            ctx.propose({
+              kind: 'busy_wait_stuck',
+              severity,
+              t: now,
+              pid: w.pid,
+              tid: w.tid,
+              beginT: w.beginT,
+              fn: w.fn,
+            });
           }
         }
       }

@@ -68,12 +68,14 @@ export function judgeWait(
   if (files.stat === null)
     return { outcome: 'resynced', taskAlive: false, detail: `task ${c.tid} of pid ${c.pid} is gone` };
   const state = statState(files.stat);
-  const inWait = (s: string): boolean => LAYOUT_WAIT_FUNCTIONS.includes(s.replace(/\.(?:constprop|isra|part)\..*$/, ''));
+  const inWait = (s: string): boolean =>
+    LAYOUT_WAIT_FUNCTIONS.includes(s.replace(/\.(?:constprop|isra|part)\..*$/, ''));
   const wchan = names(files.wchan, inWait);
   const onStack = names(files.stack, inWait);
   const seen = `state ${state ?? '?'}, wchan ${files.wchan?.trim() || '?'}${files.stack !== null ? `, stack ${onStack ?? 'without a layout-break frame'}` : ''}`;
   const sleeping = state === 'S' || state === 'D';
-  if (sleeping && (wchan !== null || onStack !== null)) return { outcome: 'confirmed', taskAlive: true, detail: seen };
+  if (sleeping && (wchan !== null || onStack !== null))
+    return { outcome: 'confirmed', taskAlive: true, detail: seen };
   return { outcome: 'resynced', taskAlive: true, detail: `not in the layout-break wait: ${seen}` };
 }
 
