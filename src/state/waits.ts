@@ -6,7 +6,7 @@
  * after the other, never nested), so the end of task T closes T's open wait, whatever inode it
  * names, and a begin for a task that already has an open wait replaces it: that wait's end was
  * missed (a skipped program run, issue 11), so it is over and is not evidence of anything. An end
- * with no open wait is a missed begin: counted, not an error.
+ * with no open wait is a missed begin: counted, not an error (docs/kernel-model.md §9).
  */
 import type { LayoutBreakFn } from '../events/types.js';
 
