@@ -61,12 +61,11 @@ export class Pipeline {
 
   /**
    * The daemon's wall clock at `now` (ns): a clock_tick goes through the pipeline (and so into
-   * the recording) when a check has a deadline pending and a second passed since the last tick,
-   * or at once with `force`. Nothing pending: a tick would change nothing, and none is recorded.
+   * the recording) when a check has a deadline pending and a second passed since the last tick.
+   * Nothing pending: a tick would change nothing, and none is recorded.
    */
-  clock(now: number, force = false): void {
-    if (!force && now - this.lastTick < TICK_INTERVAL_NS) return;
-    if (now <= this.lastTick || !this.engine.pending()) return;
+  clock(now: number): void {
+    if (now - this.lastTick < TICK_INTERVAL_NS || !this.engine.pending()) return;
     this.ingest({ type: 'clock_tick', t: now, pid: 0, comm: 'daxmon' });
   }
 
