@@ -3,11 +3,19 @@
  *   checks.inspect(e) → state.apply(e) → checks.after(e) → observers (metrics, recorder)
  * and time-based checks on the stream clock. Synchronous and allocation-free per event, so the
  * intake keeps up with the kernel; anything slow (HTTP, disk) lives behind a sink.
+ *
+ * Replay equals live (docs/events.md): everything a check consumes arrives as an event. The
+ * time-based checks run when the stream clock passes a second since their last run, and when a
+ * `clock_tick` event says so: the daemon's wall-clock timer ingests one (so the recorder keeps
+ * it) only when a check has a deadline pending. Candidates that need the kernel's confirmation go
+ * to the confirmer, if there is one (the daemon's, reading /proc), whose answer is ingested as a
+ * `wait_confirmation` event right after the event or tick that proposed them; a replay has no
+ * confirmer and reads the recorded answers at the same places.
  */
 import { CheckEngine, type EngineOptions } from './checks/engine.js';
 import { allChecks } from './checks/registry.js';
-import type { CheckConfig } from './checks/types.js';
-import type { DaxEvent, RefcountModel } from './events/types.js';
+import type { Candidate, CheckConfig } from './checks/types.js';
+import type { DaxEvent, RefcountModel, WaitConfirmation } from './events/types.js';
 import { DaxState, type StateObserver } from './state/state.js';
 import type { ViolationSink } from './violations/violation.js';
 
@@ -18,9 +26,13 @@ export interface EventObserver {
 /** Time-based checks run when the stream clock has advanced this far since the last run. */
 export const TICK_INTERVAL_NS = 1e9;
 
+/** The I/O edge that asks the kernel about a candidate (src/daemon/wait-confirmer.ts). */
+export type Confirmer = (c: Candidate) => WaitConfirmation;
+
 export class Pipeline {
   private readonly observers: EventObserver[] = [];
   private lastTick = 0;
+  private confirmer: Confirmer | null = null;
 
   constructor(
     readonly state: DaxState,
@@ -31,21 +43,53 @@ export class Pipeline {
     this.observers.push(o);
   }
 
+  /** Candidates are answered by `c` (the live daemon); without one they wait for recorded answers. */
+  confirmWith(c: Confirmer): void {
+    this.confirmer = c;
+  }
+
   ingest(e: DaxEvent): void {
     // Time passed up to this event with the state unchanged: judge that first, so a wait that
     // ends with this event is seen as having lasted until now (replay has no timer between events).
-    if (e.t - this.lastTick >= TICK_INTERVAL_NS) this.tick(e.t);
+    if (e.type === 'clock_tick' || e.t - this.lastTick >= TICK_INTERVAL_NS) this.runTick(e.t);
     this.engine.inspect(e);
     this.state.apply(e);
     this.engine.after(e);
     for (let i = 0; i < this.observers.length; i++) this.observers[i]!(e);
+    if (this.engine.candidates.length > 0) this.confirmCandidates();
   }
 
-  /** Run the time-based checks at stream time `now` (ns). */
+  /**
+   * The daemon's wall clock at `now` (ns): a clock_tick goes through the pipeline (and so into
+   * the recording) when a check has a deadline pending and a second passed since the last tick.
+   * Nothing pending: a tick would change nothing, and none is recorded.
+   */
+  clock(now: number): void {
+    if (now - this.lastTick < TICK_INTERVAL_NS || !this.engine.pending()) return;
+    this.ingest({ type: 'clock_tick', t: now, pid: 0, comm: 'daxmon' });
+  }
+
+  /**
+   * Run the time-based checks at stream time `now` (ns): replay's last tick, and tests. Live, the
+   * daemon uses clock(), which records the tick.
+   */
   tick(now: number): void {
-    if (now < this.lastTick) return;
+    this.runTick(now);
+    if (this.engine.candidates.length > 0) this.confirmCandidates();
+  }
+
+  private runTick(now: number): void {
+    // A second tick at the same instant changes nothing (replay's last tick after a recorded one).
+    if (now <= this.lastTick) return;
     this.lastTick = now;
     this.engine.tick(now);
+  }
+
+  /** Each candidate's answer goes through the pipeline like any event (a replay has it recorded). */
+  private confirmCandidates(): void {
+    const list = this.engine.candidates.splice(0);
+    if (!this.confirmer) return;
+    for (const c of list) this.ingest(this.confirmer(c));
   }
 }
 
@@ -60,6 +104,8 @@ export interface PipelineOptions {
   historyCapacity?: number;
   maxFolios?: number;
   engine?: Partial<EngineOptions>;
+  /** Findings that need the kernel's confirmation wait for it (live; replays of live recordings). */
+  confirm?: boolean;
 }
 
 /** Build the live pipeline; replay and tests build exactly the same one. */
@@ -78,6 +124,7 @@ export function buildPipeline(o: PipelineOptions): Pipeline {
     ...(o.checkConfig ? { config: o.checkConfig } : {}),
     assumeProbesWhenUnknown: o.assumeProbesWhenUnknown ?? false,
     ...(o.firstViolationId !== undefined ? { firstId: o.firstViolationId } : {}),
+    confirm: o.confirm ?? false,
     ...o.engine,
   });
   return new Pipeline(state, engine);

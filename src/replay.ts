@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import type { CheckConfig } from './checks/types.js';
+import { DEFAULT_CHECK_CONFIG, type CheckConfig } from './checks/types.js';
 import { DaxmonError, isDaxmonError, type ErrorCode } from './errors.js';
 import type { StreamHeader } from './events/ndjson.js';
 import { createRecordingDecoder, type RecordingDecoder } from './events/recording.js';
@@ -114,8 +114,9 @@ class ReplayRun {
       this.ensurePipeline() ??
       buildPipeline({ model: 'new', kernelRelease: 'unknown', sink: this.collector });
     // Time-based checks see the stream's last moment: a wait still open at the end of a recording
-    // is judged by how long it had lasted when the recording stopped.
-    p.tick(p.state.lastT);
+    // is judged by how long it had lasted when the recording stopped. Not when the recording
+    // carries the live daemon's clock: the live run had no tick there either.
+    if (this.header?.clock !== 'recorded') p.tick(p.state.lastT);
     return {
       header: this.header,
       model: p.state.model,
@@ -174,12 +175,27 @@ class ReplayRun {
       model,
       kernelRelease: this.header?.kernel.release ?? 'unknown',
       sink: this.collector,
-      ...(this.opts.checkConfig ? { checkConfig: this.opts.checkConfig } : {}),
+      // The live run's thresholds (its header), unless this replay names its own.
+      checkConfig: { ...recordedCheckConfig(this.header), ...this.opts.checkConfig },
+      // A live recording carries the confirmer's answers: candidates wait for them, as live.
+      confirm: Array.isArray(this.header?.confirms) && this.header.confirms.includes('busy_wait_stuck'),
       assumeProbesWhenUnknown: true,
       ...(this.opts.firstViolationId !== undefined ? { firstViolationId: this.opts.firstViolationId } : {}),
     });
     return this.pipeline;
   }
+}
+
+/** The header's check thresholds: known keys with positive finite numbers only (untrusted input). */
+function recordedCheckConfig(h: StreamHeader | null): Partial<CheckConfig> {
+  const out: Partial<CheckConfig> = {};
+  const c = h?.checkConfig;
+  if (typeof c !== 'object' || c === null) return out;
+  for (const k of Object.keys(DEFAULT_CHECK_CONFIG) as (keyof CheckConfig)[]) {
+    const v = (c as Record<string, unknown>)[k];
+    if (typeof v === 'number' && Number.isFinite(v) && v > 0) out[k] = v;
+  }
+  return out;
 }
 
 function openInput(file: string): Readable {

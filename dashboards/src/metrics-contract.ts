@@ -179,6 +179,12 @@ export const DAXMON_METRICS = {
     help: 'Age of the oldest open layout-break wait, 0 when none.',
     labels: {},
   },
+  daxmon_confirmations_total: {
+    type: 'counter',
+    source: 'daxmon',
+    help: 'Candidates the kernel was asked about before raising them: confirmed, or resynced (docs/violations.md).',
+    labels: { check: ['busy_wait_stuck'], outcome: ['confirmed', 'resynced'] },
+  },
   daxmon_pgmap_teardown_seconds: {
     type: 'histogram',
     source: 'daxmon',

@@ -10,6 +10,7 @@ import type { DaxState } from '../state/state.js';
 import type { Violation, ViolationSink } from '../violations/violation.js';
 import {
   DEFAULT_CHECK_CONFIG,
+  type Candidate,
   type Check,
   type CheckConfig,
   type CheckContext,
@@ -53,6 +54,8 @@ export interface EngineOptions {
   maxDedupeKeys?: number;
   /** Wall clock, injectable for tests. */
   now?: () => Date;
+  /** Findings that need the kernel's confirmation wait for a wait_confirmation event (CheckContext.confirm). */
+  confirm?: boolean;
 }
 
 const RECENT_EVENTS = 8;
@@ -98,6 +101,8 @@ export class CheckEngine {
   private activeCache: Map<ViolationKind, Activeness> | null = null;
   private nextId: number;
   private current: DaxEvent | null = null;
+  /** Candidates proposed since the pipeline last took them (confirm before you accuse). */
+  readonly candidates: Candidate[] = [];
   private readonly ctx: CheckContext;
 
   constructor(opts: EngineOptions) {
@@ -124,6 +129,8 @@ export class CheckEngine {
       state: this.state,
       model: this.model,
       config: this.config,
+      confirm: opts.confirm ?? false,
+      propose: (c) => void this.candidates.push(c),
       report: (f) => this.report(f),
       clear: (key, t) => this.clear(key, t),
     };
@@ -160,6 +167,15 @@ export class CheckEngine {
     this.checks.forEach((c, i) => {
       if (c.tick && this.isActive(i)) c.tick(now, this.ctx);
     });
+  }
+
+  /** Could a tick now do anything? (The daemon records a clock tick only then.) */
+  pending(): boolean {
+    for (let i = 0; i < this.checks.length; i++) {
+      const c = this.checks[i]!;
+      if (c.tick && this.isActive(i) && (c.pending?.(this.ctx) ?? true)) return true;
+    }
+    return false;
   }
 
   activity(): CheckActivity[] {

@@ -66,6 +66,10 @@ export function createIdleRefcountMismatch(): Check {
       // when the folio first went quiet off idle.
       if (!s) suspects.set(e.pfn, { since: e.t, reported: false });
     },
+    pending() {
+      for (const s of suspects.values()) if (!s.reported) return true;
+      return false;
+    },
     tick(now, ctx) {
       const limitNs = ctx.config.idleMismatchSeconds * 1e9;
       for (const [pfn, s] of suspects) {

@@ -1,5 +1,5 @@
 /** All checks, one per invariant of docs/kernel-model.md §5. Stateful checks are built per engine. */
-import { busyWaitStuck } from './busy-wait-stuck.js';
+import { createBusyWaitStuck } from './busy-wait-stuck.js';
 import { compoundPgmapMismatch } from './compound-pgmap-mismatch.js';
 import { devmapInNewModel } from './devmap-in-new-model.js';
 import { entryRemovedWhileBusy } from './entry-removed-while-busy.js';
@@ -21,7 +21,7 @@ export function allChecks(): Check[] {
     teardownWithLiveFolios,
     createIdleRefcountMismatch(),
     compoundPgmapMismatch,
-    busyWaitStuck,
+    createBusyWaitStuck(),
     pageFreeMissing,
     devmapInNewModel,
     longtermPinOnFsdax,

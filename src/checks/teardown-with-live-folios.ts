@@ -85,6 +85,9 @@ export const teardownWithLiveFolios: Check = {
       details: { ...live, samplePfns: sample },
     });
   },
+  pending(ctx) {
+    return ctx.state.pgmaps.all.some((p) => p.phase === 'tearing_down' && p.teardownBeginT !== null);
+  },
   tick(now, ctx) {
     for (const p of ctx.state.pgmaps.all) {
       if (p.phase !== 'tearing_down' || p.teardownBeginT === null) continue;

@@ -63,10 +63,33 @@ export interface Finding {
   details?: Record<string, unknown>;
 }
 
+/**
+ * A finding that needs the kernel's word before it is raised (confirm before you accuse,
+ * docs/violations.md): the engine hands it to the pipeline's confirmer, whose answer comes back
+ * as a `wait_confirmation` event, recorded like any other, so a replay decides as the live run did.
+ */
+export interface Candidate {
+  kind: 'busy_wait_stuck';
+  severity: Severity;
+  /** Stream time of the tick that found it. */
+  t: number;
+  pid: number;
+  tid: number;
+  beginT: number;
+  fn: string;
+}
+
 export interface CheckContext {
   readonly state: DaxState;
   readonly model: RefcountModel;
   readonly config: CheckConfig;
+  /**
+   * Findings that need confirmation wait for it (the live daemon, and replays of its recordings);
+   * false for streams with no confirmer (hand-written, older recordings): raised unconfirmed.
+   */
+  readonly confirm: boolean;
+  /** Ask the confirmer about a candidate (only when `confirm`). */
+  propose(c: Candidate): void;
   report(f: Finding): void;
   /** Close an earlier finding (a stuck wait that finally ended). */
   clear(dedupeKey: string, t: number): void;
@@ -90,6 +113,11 @@ export interface Check {
   inspect?(e: DaxEvent, ctx: CheckContext): void;
   after?(e: DaxEvent, ctx: CheckContext): void;
   tick?(now: number, ctx: CheckContext): void;
+  /**
+   * Whether tick() could do anything now (a deadline is pending). The daemon records a clock tick
+   * only when some check has one, so recordings stay small; without it the check is always pending.
+   */
+  pending?(ctx: CheckContext): boolean;
 }
 
 /** Types whose folios daxmon checks against the model. */

@@ -26,6 +26,7 @@ import { readiness } from './readiness.js';
 import { openRecording, type Recording } from './recording.js';
 import { structPageScan } from './scan.js';
 import { openViolationRecords, violationSink, type ViolationRecords } from './violations.js';
+import { procWaitConfirmer } from './wait-confirmer.js';
 
 export type { DaemonOptions } from './options.js';
 
@@ -61,10 +62,13 @@ export async function startDaemon(o: DaemonOptions): Promise<RunningDaemon> {
   const http = o.listen ? await serveHttp(o.listen, serverDeps(o, parts), log) : null;
   parts.backends.start();
   parts.scan?.start();
+  // The time-based checks' clock: each tick that can matter goes through the pipeline as a
+  // clock_tick event, so the recording has it and a replay ticks where this run did.
+  const clock = o.clock ?? monotonicNs;
   const ticker = setInterval(() => {
-    parts.pipeline.tick(monotonicNs());
+    parts.pipeline.clock(clock());
     parts.records.journal?.flushRepeats();
-  }, 1000);
+  }, o.tickIntervalMs ?? 1000);
   const ready = readiness(parts.pipeline.state, parts.pipeline.engine, parts.backends);
   log.info({ backends: parts.backends.names, ready }, 'daxmon running');
   return {
@@ -101,13 +105,22 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
     ...(o.maxFolios !== undefined ? { maxFolios: o.maxFolios } : {}),
     stateObserver: counted.stateObserver,
     sink: violationSink(records, counted, log),
+    // Confirm before you accuse: busy_wait_stuck is raised only when /proc agrees (wait-confirmer.ts).
+    confirm: true,
   });
+  pipeline.confirmWith(o.confirmer ?? procWaitConfirmer());
   const recording = o.recordPath
     ? openRecording({
         file: o.recordPath,
         format: o.recordFormat,
         kernel: { release: facts.release, model },
         source: o.backend,
+        // What a replay needs to decide as this run does (docs/events.md "Replay equals live").
+        replay: {
+          clock: 'recorded',
+          confirms: ['busy_wait_stuck'],
+          checkConfig: { ...pipeline.engine.config },
+        },
         log,
         ...(o.recordStream ? { stream: o.recordStream } : {}),
         ...(o.recordBufferBytes !== undefined ? { maxBufferedBytes: o.recordBufferBytes } : {}),

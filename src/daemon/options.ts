@@ -8,6 +8,7 @@ import type { Backend } from '../probes/backend.js';
 import type { BackendChoice } from '../probes/select.js';
 import type { ScanConfig } from '../scan/service.js';
 import type { Writable } from 'node:stream';
+import type { Confirmer } from '../pipeline.js';
 import type { FsyncPolicy, JournalFs } from '../violations/journal.js';
 
 export interface DaemonOptions {
@@ -48,4 +49,10 @@ export interface DaemonOptions {
   backendCatalog?: Partial<Record<BackendName, Backend>>;
   /** Where the log goes instead of stderr (tests). */
   logDestination?: DestinationStream;
+  /** Asks the kernel about busy_wait_stuck candidates instead of reading /proc (tests). */
+  confirmer?: Confirmer;
+  /** The clock of the time-based checks' ticks instead of CLOCK_MONOTONIC (tests). */
+  clock?: () => number;
+  /** Milliseconds between the daemon's clock ticks (default 1000; tests go faster). */
+  tickIntervalMs?: number;
 }

@@ -16,6 +16,7 @@ import type { Writable } from 'node:stream';
 import type { Logger } from 'pino';
 import { DaxmonError } from '../errors.js';
 import { createRecordingEncoder, recordingFormatFor, type RecordingFormat } from '../events/recording.js';
+import type { StreamHeader } from '../events/ndjson.js';
 import type { BackendName, DaxEvent, RefcountModel } from '../events/types.js';
 
 export interface Recording {
@@ -37,6 +38,8 @@ export interface RecordingOptions {
   log?: Logger;
   /** Where to write instead of the file (tests: a slow stream). */
   stream?: Writable;
+  /** Header fields that let a replay decide as the live run did (docs/events.md). */
+  replay?: Pick<StreamHeader, 'clock' | 'confirms' | 'checkConfig'>;
 }
 
 export const DEFAULT_RECORDING_BUFFER = 32 << 20;
@@ -52,6 +55,7 @@ export function openRecording(o: RecordingOptions): Recording {
       kernel: o.kernel,
       source: o.source,
       hostname: os.hostname(),
+      ...o.replay,
     }),
   );
   let dropped = 0;

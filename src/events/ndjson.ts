@@ -22,6 +22,15 @@ export interface StreamHeader {
   /** Backend(s) that produced the stream, informational. */
   source?: string;
   hostname?: string;
+  /**
+   * Written by the live daemon (docs/events.md "Replay equals live"): `clock: "recorded"` says the
+   * daemon's ticks are in the stream as clock_tick events (replay adds no tick of its own);
+   * `confirms` names the checks whose candidates the stream's confirmation events decide;
+   * `checkConfig` the thresholds the live checks ran with.
+   */
+  clock?: 'recorded';
+  confirms?: string[];
+  checkConfig?: Record<string, number>;
 }
 
 export function encodeHeader(h: Omit<StreamHeader, 'daxmon' | 'schema'>): string {

@@ -130,6 +130,15 @@ export const EVENT_SCHEMA: Record<EventType, FieldSpec[]> = {
     f('attached', 'bool'),
     f('detail', 'str'),
   ],
+  clock_tick: [],
+  wait_confirmation: [
+    f('tid', 'uint'),
+    f('beginT', 'uint'),
+    f('severity', { enum: ['warning', 'error'] }),
+    f('outcome', { enum: ['confirmed', 'resynced'] }),
+    f('taskAlive', 'bool'),
+    f('detail', 'str'),
+  ],
 };
 
 /**

@@ -314,6 +314,30 @@ export interface EventsLost extends EventBase {
   count: number;
 }
 
+/**
+ * The daemon's clock ran the time-based checks at `t` (docs/events.md "Replay equals live"):
+ * written when the wall-clock timer ticks and a check has a deadline pending, so a replay ticks
+ * exactly where the live run did (at most one a second).
+ */
+export interface ClockTick extends EventBase {
+  type: 'clock_tick';
+}
+
+/** What the kernel said when daxmon asked it to confirm a busy_wait_stuck candidate (docs/kernel-model.md §9). */
+export interface WaitConfirmation extends EventBase {
+  type: 'wait_confirmation';
+  /** The wait asked about: its task and the time of its layout_break_begin. */
+  tid: number;
+  beginT: number;
+  severity: 'warning' | 'error';
+  /** confirmed: the task sleeps in the layout-break wait; resynced: it does not (or is gone). */
+  outcome: 'confirmed' | 'resynced';
+  /** The task exists (resynced with a live task leaves the wait open but uncertain). */
+  taskAlive: boolean;
+  /** What was read, e.g. "state S, wchan ext4_wait_dax_page". */
+  detail: string;
+}
+
 export interface ProbeStatus extends EventBase {
   type: 'probe_status';
   backend: BackendName;
@@ -345,7 +369,9 @@ export type DaxEvent =
   | BackendStarted
   | BackendStopped
   | EventsLost
-  | ProbeStatus;
+  | ProbeStatus
+  | ClockTick
+  | WaitConfirmation;
 
 export type EventType = DaxEvent['type'];
 export type EventOf<T extends EventType> = Extract<DaxEvent, { type: T }>;
@@ -374,6 +400,9 @@ export const EVENT_TYPES = [
   'backend_stopped',
   'events_lost',
   'probe_status',
+  // Appended, never inserted: the binary format's tag is the index here (old recordings stay readable).
+  'clock_tick',
+  'wait_confirmation',
 ] as const satisfies readonly EventType[];
 
 /** Events that concern one folio and carry its pfn. */

@@ -249,6 +249,18 @@ export class DaxmonMetrics {
         this.set(state.waits.size);
       },
     });
+    new client.Counter({
+      name: 'daxmon_confirmations_total',
+      help: 'Candidates the kernel was asked about before raising them (docs/violations.md): confirmed, or resynced (the kernel did not agree; the wait was closed or made uncertain).',
+      labelNames: ['check', 'outcome'],
+      registers: [r],
+      collect() {
+        this.reset();
+        const c = state.waits.confirmations;
+        this.inc({ check: 'busy_wait_stuck', outcome: 'confirmed' }, c.confirmed);
+        this.inc({ check: 'busy_wait_stuck', outcome: 'resynced' }, c.resynced);
+      },
+    });
     new client.Gauge({
       name: 'daxmon_busy_wait_oldest_seconds',
       help: 'Age of the oldest layout-break wait in progress (0 when none).',

@@ -283,7 +283,7 @@ export class DaxState {
           this.observe(row, e.refcount, e.mapcount);
           this.settle(row, e, true);
         }
-        const w = this.waits.onInode(e.dev, e.ino);
+        const w = this.waits.forBusyPage(e.pid, e.dev, e.ino);
         if (w) {
           w.busyCount++;
           if (!w.busyPfns.includes(e.pfn)) {
@@ -310,10 +310,16 @@ export class DaxState {
         });
         return;
       case 'layout_break_end': {
-        const w = this.waits.close(e.tid);
+        const w = this.waits.close(e.tid, e.dev, e.ino);
         if (w) this.observer?.waitClosed?.(w, e.t);
         return;
       }
+      case 'wait_confirmation':
+        this.waits.confirmations[e.outcome]++;
+        if (e.outcome === 'resynced') this.waits.resync(e.tid, e.beginT, e.taskAlive);
+        return;
+      case 'clock_tick':
+        return;
       case 'refcount_sample': {
         if (e.tail) return; // tails carry no refcount of their own (must be 0): V7 looks at them
         const row = this.touch(e);

@@ -37,6 +37,7 @@ describe('metrics contract', () => {
       'daxmon_busy_page_wait_seconds{} histogram',
       'daxmon_busy_waits_open{} gauge',
       'daxmon_busy_wait_oldest_seconds{} gauge',
+      'daxmon_confirmations_total{check,outcome} counter',
       'daxmon_pgmap_teardown_seconds{} histogram',
       'daxmon_gup_longterm_refused_total{} counter',
       'daxmon_scan_duration_seconds{} histogram',

@@ -98,6 +98,10 @@ function healthyRegistry(): Registry {
   waits.observe(0.03);
   new Gauge({ ...r, name: 'daxmon_busy_waits_open', help: 'x' }).set(0);
   new Gauge({ ...r, name: 'daxmon_busy_wait_oldest_seconds', help: 'x' }).set(0);
+  new Counter({ ...r, name: 'daxmon_confirmations_total', help: 'x', labelNames: ['check', 'outcome'] }).inc(
+    { check: 'busy_wait_stuck', outcome: 'confirmed' },
+    0,
+  );
   new Histogram({ ...r, name: 'daxmon_pgmap_teardown_seconds', help: 'x' });
   new Counter({ ...r, name: 'daxmon_gup_longterm_refused_total', help: 'x' }).inc(2);
   new Histogram({

@@ -14,6 +14,8 @@ export const INO = 12;
 export class Stream {
   t = 1_000_000_000;
   readonly events: DaxEvent[] = [];
+  /** More header fields (a live daemon's recording: clock, confirms, checkConfig). */
+  headerExtra: Record<string, unknown> = {};
   constructor(
     readonly model: RefcountModel,
     readonly comm = 'writer',
@@ -166,6 +168,7 @@ export class Stream {
         schema: 1,
         created: '2026-11-25T00:00:00.000Z',
         kernel: { release, model: this.model },
+        ...this.headerExtra,
       }) + '\n'
     );
   }

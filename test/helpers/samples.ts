@@ -137,4 +137,15 @@ export const SAMPLE_EVENTS: DaxEvent[] = [
     attached: true,
     detail: 'fentry/free_zone_device_folio',
   },
+  { ...b, type: 'clock_tick' },
+  {
+    ...b,
+    type: 'wait_confirmation',
+    tid: 5151,
+    beginT: 1_000_000,
+    severity: 'warning',
+    outcome: 'resynced',
+    taskAlive: false,
+    detail: 'task 5151 of pid 4242 is gone',
+  },
 ];

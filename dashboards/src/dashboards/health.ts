@@ -102,6 +102,21 @@ const probes: PanelSpec[] = [
     w: 24,
     h: 7,
   }),
+  timeseries({
+    title: 'Confirmations before an alarm',
+    description:
+      'busy_wait_stuck candidates daxmon asked the kernel about (/proc) before raising them, per rate window: confirmed ones were raised; resynced ones were not (the task had gone or was not in the wait, e.g. its end event was missed).',
+    queries: [
+      {
+        expr: sum(increase(dsel('daxmon_confirmations_total'), RATE_WINDOW), ['check', 'outcome']),
+        legend: '{{check}} {{outcome}}',
+      },
+    ],
+    unit: 'short',
+    bars: true,
+    w: 24,
+    h: 7,
+  }),
 ];
 
 const backends: PanelSpec[] = [
