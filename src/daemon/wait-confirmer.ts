@@ -76,6 +76,13 @@ export function judgeWait(
   const sleeping = state === 'S' || state === 'D';
   if (sleeping && (wchan !== null || onStack !== null))
     return { outcome: 'confirmed', taskAlive: true, detail: seen };
+  // The kernel hides wchan ("0") and stack from a reader that may not ptrace the task, which is
+  // what the unprivileged daemon of the privilege split is for another user's tasks. Then the
+  // task's existence and sleep are all /proc will tell: that still rules out the waits of exited
+  // tasks, and an unconfirmable wait must not silence a real stuck truncate.
+  const hidden = (files.wchan === null || files.wchan.trim() === '0') && files.stack === null;
+  if (sleeping && hidden)
+    return { outcome: 'confirmed', taskAlive: true, detail: `${seen} (wchan and stack hidden from daxmon)` };
   return { outcome: 'resynced', taskAlive: true, detail: `not in the layout-break wait: ${seen}` };
 }
 

@@ -202,6 +202,19 @@ describe('the /proc confirmer (docs/kernel-model.md §9)', () => {
     });
   });
 
+  it('confirms a sleeping task whose wchan and stack the kernel hides from daxmon (not ptrace-able: the privilege split)', () => {
+    expect(judgeWait(c, { stat: '101 (trunc) D 1', wchan: '0', stack: null })).toMatchObject({
+      outcome: 'confirmed',
+      taskAlive: true,
+    });
+    // hidden, but not asleep: running tasks are not in the wait
+    expect(judgeWait(c, { stat: '101 (trunc) R 1', wchan: '0', stack: null }).outcome).toBe('resynced');
+    // readable and elsewhere: the stack says it is not in the wait
+    expect(
+      judgeWait(c, { stat: '101 (trunc) S 1', wchan: '0', stack: '[<0>] do_epoll_wait+0x1/0x2\n' }).outcome,
+    ).toBe('resynced');
+  });
+
   it('reads /proc/PID/task/TID and reports every outcome', () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-proc-'));
     try {
