@@ -34,7 +34,7 @@ command -v setcap >/dev/null || {
 
 getent group "$user" >/dev/null || groupadd --system "$user"
 getent passwd "$user" >/dev/null ||
-  useradd --system --gid "$user" --no-create-home --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
+  useradd --system --gid "$user" --no-create-home --no-log-init --home-dir /nonexistent --shell /usr/sbin/nologin "$user"
 
 chown root:root "$build" "$build"/daxmon-loader "$build"/daxmon-scan "$build"/daxmon-bpfcheck "$build"/daxmon.bpf.o
 chmod go-w "$build" "$build"/daxmon-loader "$build"/daxmon-scan "$build"/daxmon-bpfcheck "$build"/daxmon.bpf.o

@@ -15,8 +15,8 @@
  *      daxmon-caps into a user's own directory must not launch that user's programs);
  *   2. keeps only that helper's capability set (the table below) in permitted, inheritable and
  *      ambient, and drops everything else it was given;
- *   3. sets no_new_privs, replaces the environment by a fixed one, and executes the helper by file
- *      descriptor (the file it checked is the file it runs).
+ *   3. sets no_new_privs, replaces the environment by a fixed one, and executes the helper from
+ *      the directory it checked (execveat on that directory's descriptor, no symlink).
  * The helper runs as the calling user with exactly its set in CapEff and CapPrm (ambient
  * capabilities of a program without file capabilities). Run as root, daxmon-caps works too, but a
  * root helper keeps root's capabilities: that is the direct-spawn case and needs no launcher.
@@ -211,8 +211,10 @@ int main(int argc, char **argv)
 		char *env[] = { path_env, lc_env, NULL };
 
 		environ = env;
-		argv[1] = (char *)base;
-		fexecve(fd, argv + 1, env);
+		/* By name in the directory checked above (root-owned, writable by root only, so the
+		 * file cannot change in between), not by the descriptor: fexecve would name the
+		 * process after the descriptor (/proc/PID/comm "3") on some kernels. */
+		syscall(SYS_execveat, dirfd, base, argv + 1, env, AT_SYMLINK_NOFOLLOW);
 	}
 	refuse("cannot execute %s: %s", target, strerror(errno));
 }

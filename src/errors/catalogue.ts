@@ -127,7 +127,7 @@ export const CATALOGUE = {
     meaning:
       '`daxmon-caps` refused to start a helper: not one of its allow-listed helpers, a helper or its directory not owned by root or writable by others, or a capability missing from its permitted set',
     whatToDo:
-      'the message says which; reinstall with `scripts/install-caps.sh`, and keep `NoNewPrivileges` off and the helpers\' capabilities in the bounding set (docs/privileges.md)',
+      "the message says which; reinstall with `scripts/install-caps.sh`, and keep `NoNewPrivileges` off and the helpers' capabilities in the bounding set (docs/privileges.md)",
   },
   DAXMON_E_BPFCHECK_FAILED: {
     area: 'kernel',
@@ -212,7 +212,8 @@ export const CATALOGUE = {
     area: 'bpftrace',
     meaning:
       'daxmon is not root: bpftrace (0.17, Debian bookworm) refuses a non-zero euid whatever its capabilities, and daxmon-caps does not launch it (it runs any script)',
-    whatToDo: '`--backend libbpf` (the unprivileged unit and image use it), or run daxmon as root; docs/privileges.md',
+    whatToDo:
+      '`--backend libbpf` (the unprivileged unit and image use it), or run daxmon as root; docs/privileges.md',
   },
   DAXMON_E_BPFTRACE_VERSION: {
     area: 'bpftrace',
@@ -268,8 +269,10 @@ export const CATALOGUE = {
   },
   DAXMON_E_SCAN_NO_VMEMMAP: {
     area: 'scan',
-    meaning: '`vmemmap_base` is not in `/proc/kallsyms` (no `CONFIG_KALLSYMS_ALL`), or its address is hidden (no `CAP_SYSLOG`)',
-    whatToDo: 'run as root or through `daxmon-caps` (docs/privileges.md); on kernels without `KALLSYMS_ALL` scans are not available',
+    meaning:
+      '`vmemmap_base` is not in `/proc/kallsyms` (no `CONFIG_KALLSYMS_ALL`), or its address is hidden (no `CAP_SYSLOG`)',
+    whatToDo:
+      'run as root or through `daxmon-caps` (docs/privileges.md); on kernels without `KALLSYMS_ALL` scans are not available',
   },
   DAXMON_E_SCAN_REQUEST: {
     area: 'scan',

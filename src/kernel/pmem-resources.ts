@@ -59,7 +59,10 @@ export async function fillResourcesPrivileged(
   const inventory = withResources(inv, values);
   const still = missing.filter((d) => !values.has(d));
   if (still.length === 0) return { inventory };
-  const stderr = r.stderr.split('\n').find((l) => l.trim().length > 0)?.trim();
+  const stderr = r.stderr
+    .split('\n')
+    .find((l) => l.trim().length > 0)
+    ?.trim();
   return {
     inventory,
     reason: reason(

@@ -121,8 +121,7 @@ export async function probeProgTypes(opts: ProgTypeOptions = {}): Promise<ProgTy
       // Unknown: let the checker try and report what the kernel says.
     }
     if (capEff !== null && !capsAllowBpf(capEff)) {
-      const why =
-        `not root and no CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN), and no ${LAUNCHER_ENV}: program types could not be tried; run \`sudo daxmon doctor\`, or set ${LAUNCHER_ENV} to the daxmon-caps scripts/install-caps.sh installed (docs/privileges.md)`;
+      const why = `not root and no CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN), and no ${LAUNCHER_ENV}: program types could not be tried; run \`sudo daxmon doctor\`, or set ${LAUNCHER_ENV} to the daxmon-caps scripts/install-caps.sh installed (docs/privileges.md)`;
       return { results: all(null, why), reason: reason('DAXMON_E_BPFCHECK_NO_PRIVILEGE', why) };
     }
   }

@@ -92,6 +92,8 @@ describe.skipIf(!enabled)('daxmon-caps (file capabilities, as an unprivileged us
             : [];
       const r = run([path.join(dir, h.name), ...args]);
       expect(r.stderr, h.name).toBe('');
+      // named after the helper, not after a descriptor
+      expect(r.stdout).toMatch(new RegExp(`^Name:\\s*${h.name}$`, 'm'));
       const c = caps(r.stdout);
       const want = mask(h.caps);
       expect({ h: `${h.name} ${h.mode ?? ''}`, eff: c.CapEff, prm: c.CapPrm, amb: c.CapAmb }).toEqual({
