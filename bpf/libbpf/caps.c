@@ -48,7 +48,7 @@
 #define BIT(c) (1ull << (c))
 
 /*
- * Per helper, the smallest set that works on 6.1, 6.12 and 7.x (evidence: docs/privileges.md,
+ * Per helper, the smallest set that works on 6.12 and 7.x (evidence: docs/kernel-model.md §9,
  * measured by test/vm/privilege.vm.test.ts). `mode` non-NULL: the set applies only when the first
  * argument is that option.
  */
