@@ -170,9 +170,29 @@ describe.skipIf(!enabled)('daxmon-caps (file capabilities, as an unprivileged us
     }
   });
 
+  it('under no_new_privs (NoNewPrivileges=yes) it gets nothing, and says so', () => {
+    // Started from a process that holds nothing, as Node does: setpriv itself keeps root's
+    // permitted set until its exec, and the kernel lets through what the caller already had.
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--reuid',
+        String(NOBODY),
+        '--regid',
+        String(NOBODY),
+        '--clear-groups',
+        '--no-new-privs',
+        'sh',
+        '-c',
+        `exec ${path.join(dir, 'daxmon-caps')} ${path.join(dir, 'daxmon-bpfcheck')}`,
+      ],
+      { encoding: 'utf8' },
+    );
+    expect(r.status).toBe(126);
+    expect(r.stderr).toMatch(/daxmon-bpfcheck needs CAP_(BPF|PERFMON), which daxmon-caps does not hold/);
+  });
+
   it('says what is missing when it was installed without its file capabilities', () => {
-    // The no_new_privs case is the VM test's (test/vm/privilege.vm.test.ts): this machine's
-    // kernel keeps file capabilities under no_new_privs, Debian's drop them.
     const bare = path.join(dir, 'bare');
     mkdirSync(bare, { mode: 0o755 });
     copyFileSync(built, path.join(bare, 'daxmon-caps'));

@@ -86,6 +86,8 @@ export const EXPERIMENTS: { name: string; caps: string[]; what: string }[] = [
   { name: 'bpfcheck-bpf', caps: ['bpf'], what: 'bpfcheck' },
   { name: 'bpfcheck-perfmon', caps: ['perfmon'], what: 'bpfcheck' },
   { name: 'bpfcheck-bpf-perfmon', caps: ['bpf', 'perfmon'], what: 'bpfcheck' },
+  // kprobes attach through perf_event_open, which Debian's perf_event_paranoid=3 reserves to CAP_SYS_ADMIN
+  { name: 'bpfcheck-bpf-perfmon-sys_admin', caps: ['bpf', 'perfmon', 'sys_admin'], what: 'bpfcheck' },
   { name: 'scan-bpf-perfmon', caps: ['bpf', 'perfmon'], what: 'scan' },
   { name: 'scan-bpf-syslog', caps: ['bpf', 'syslog'], what: 'scan' },
   { name: 'scan-perfmon-syslog', caps: ['perfmon', 'syslog'], what: 'scan' },
@@ -155,7 +157,9 @@ export function job(repo: string): string {
     `printf 'scan ${MEMMAP_PFN} 16 0\\n' > /tmp/scanreq`,
     ...exp,
     '# no_new_privs (NoNewPrivileges=yes) voids the launcher`s file capabilities',
-    `exp nnp 60 setpriv --reuid daxmon --regid daxmon --init-groups --no-new-privs ${B}/daxmon-caps ${B}/daxmon-bpfcheck --json`,
+    // from a process that holds nothing, as Node does (setpriv itself keeps root's permitted set
+    // until its exec, which would let the file capabilities through)
+    `exp nnp 60 setpriv --reuid daxmon --regid daxmon --init-groups --no-new-privs sh -c 'exec ${B}/daxmon-caps ${B}/daxmon-bpfcheck --json'`,
     'exit $rc',
   ].join('\n');
 }
