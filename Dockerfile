@@ -14,7 +14,7 @@
 # a privileged container), and must not set no-new-privileges (it would void the file capabilities).
 # It listens on loopback; with --network host that is the host's loopback:
 #   docker run --rm --network host --pid=host \
-#     --cap-drop ALL --cap-add BPF --cap-add PERFMON --cap-add SYSLOG --cap-add DAC_READ_SEARCH \
+#     --cap-drop ALL --cap-add BPF --cap-add PERFMON --cap-add SYSLOG --cap-add SYS_ADMIN --cap-add DAC_READ_SEARCH \
 #     -v /sys/kernel:/sys/kernel:ro -v /var/lib/daxmon:/var/lib/daxmon daxmon
 # (the volume owned by the image's daxmon uid; an engine older than 20.10 may also need
 # --security-opt seccomp=unconfined, its default profile allowing bpf() only with CAP_SYS_ADMIN).

@@ -15,7 +15,7 @@ user=${DAXMON_USER:-daxmon}
 build="$here/bpf/build"
 launcher="$build/daxmon-caps"
 # Keep equal to the union of the sets in bpf/libbpf/caps.c (test/deploy/privileges.test.ts checks).
-CAPS=cap_dac_read_search,cap_syslog,cap_perfmon,cap_bpf
+CAPS=cap_dac_read_search,cap_sys_admin,cap_syslog,cap_perfmon,cap_bpf
 
 if [[ $(id -u) != 0 ]]; then
   echo "install-caps: run as root (it creates the daxmon user and sets file capabilities)" >&2

@@ -6,7 +6,7 @@
  *   daxmon-caps /DIR/daxmon-loader ARGS...     (DIR: the directory daxmon-caps itself is in)
  *
  * Installed by scripts/install-caps.sh with FILE capabilities in the permitted set only
- * (`setcap cap_bpf,cap_perfmon,cap_syslog,cap_dac_read_search=p`), owned root:daxmon, mode 0750, so
+ * (`setcap cap_bpf,cap_perfmon,cap_syslog,cap_sys_admin,cap_dac_read_search=p`), owned root:daxmon, mode 0750, so
  * only the daxmon user can run it and it starts with those capabilities permitted but none
  * effective. It then:
  *   1. accepts only one of the allow-listed helpers that sit next to it (never a path from
@@ -60,15 +60,18 @@ struct helper {
 
 static const struct helper helpers[] = {
 	/* loads and attaches the probes (CAP_BPF+CAP_PERFMON); reads /proc/kallsyms addresses for
-	 * vmemmap_base and stack symbols (CAP_SYSLOG) */
-	{ "daxmon-loader", NULL, BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYSLOG) },
+	 * vmemmap_base and stack symbols (CAP_SYSLOG); CAP_SYS_ADMIN: kprobes go through
+	 * perf_event_open, which Debian's perf_event_paranoid=3 allows only with it, and fentry on a
+	 * module's function needs libbpf to walk the kernel's BTF objects (BPF_BTF_GET_NEXT_ID) */
+	{ "daxmon-loader", NULL, BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYSLOG) | BIT(CAP_SYS_ADMIN) },
 	/* reads the root-only (0400) sysfs `resource` attribute of pmem namespaces and dax devices,
 	 * nothing else (scan.c validates the names) */
 	{ "daxmon-scan", "--read-resource", BIT(CAP_DAC_READ_SEARCH) },
 	/* loads the scan program and runs it with BPF_PROG_TEST_RUN; vmemmap_base from kallsyms */
 	{ "daxmon-scan", NULL, BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYSLOG) },
-	/* loads and attaches one test program per type */
-	{ "daxmon-bpfcheck", NULL, BIT(CAP_BPF) | BIT(CAP_PERFMON) },
+	/* loads and attaches one test program per type: with the loader's privileges, or it would
+	 * report kprobes refused that the loader can attach */
+	{ "daxmon-bpfcheck", NULL, BIT(CAP_BPF) | BIT(CAP_PERFMON) | BIT(CAP_SYS_ADMIN) },
 };
 
 static void __attribute__((noreturn, format(printf, 1, 2))) refuse(const char *fmt, ...)
@@ -99,6 +102,8 @@ static const char *cap_name(int c)
 		return "CAP_DAC_READ_SEARCH";
 	case CAP_SYSLOG:
 		return "CAP_SYSLOG";
+	case CAP_SYS_ADMIN:
+		return "CAP_SYS_ADMIN";
 	case CAP_PERFMON:
 		return "CAP_PERFMON";
 	case CAP_BPF:

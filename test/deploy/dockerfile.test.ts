@@ -71,7 +71,7 @@ describe('Dockerfile', () => {
     );
     expect(text).not.toMatch(/--privileged\b/);
     expect(text).toMatch(
-      /--cap-drop ALL --cap-add BPF --cap-add PERFMON --cap-add SYSLOG --cap-add DAC_READ_SEARCH/,
+      /--cap-drop ALL --cap-add BPF --cap-add PERFMON --cap-add SYSLOG --cap-add SYS_ADMIN --cap-add DAC_READ_SEARCH/,
     );
   });
 

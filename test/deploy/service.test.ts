@@ -51,7 +51,7 @@ describe('deploy/daxmon.service: privilege separation', () => {
       'daxmon-scan',
       'daxmon-scan',
     ]);
-    expect(union).toEqual(['bpf', 'dac_read_search', 'perfmon', 'syslog']);
+    expect(union).toEqual(['bpf', 'dac_read_search', 'perfmon', 'sys_admin', 'syslog']);
     expect(capNames(setting(unit, 'CapabilityBoundingSet'))).toEqual(union);
     const m = /^CAPS=(\S+)$/m.exec(readRepo('scripts/install-caps.sh'));
     expect(

@@ -75,7 +75,7 @@ export interface Privilege {
   readyz?: { ready: boolean; reason?: string };
   scan?: { scans: number; pages: number };
   pgmaps?: { id: string; type: string; source: string; ranges: { pfn: number; nrPages: number }[] }[];
-  probes?: { probe: string; attached: boolean }[];
+  probes?: { probe: string; attached: boolean; detail?: string }[];
   processes: Proc[];
 }
 
