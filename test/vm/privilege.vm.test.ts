@@ -32,7 +32,7 @@ import { REPO_DIR } from './matrix.js';
 // (read from deploy/daxmon.service, applied with setpriv: the guest has no systemd), waits for
 // /readyz (probes attached) and one struct-page scan, then reads CapEff of every daxmon process
 // from /proc/PID/status. Then, one experiment per capability, which set each helper really needs
-// on this kernel (docs/kernel-model.md §9 records the answers). Measured on the loaded 2-core
+// on this kernel (docs/docs/kernel-model.md §9 records the answers). Measured on the loaded 2-core
 // machine: 7.3 boot 20 s + job 232 s, 6.12 boot 14 s + job 385 s. So by default it boots only the
 // first kernel of DAXMON_VM_KERNELS (CI's subset: 7, about 4 min); DAXMON_VM_PRIV_KERNELS=7,6.12
 // runs both; DAXMON_VM_PRIV=0 skips it.
@@ -190,7 +190,7 @@ describe.skipIf(!enabled).each(kernels)('privilege separation on %s', (series) =
     expect(bpfcheck('bpfcheck-bpf-perfmon').tp_btf?.loads, e['bpfcheck-bpf-perfmon']!.out).toBe(true);
     expect(bpfcheck('bpfcheck-bpf-perfmon').fentry?.loads).toBe(true);
     // kprobes attach by perf_event_open: Debian's perf_event_paranoid=3 (its default) lets it
-    // through only with CAP_SYS_ADMIN, so CAP_PERFMON alone gets EACCES (kernel-model.md §9)
+    // through only with CAP_SYS_ADMIN, so CAP_PERFMON alone gets EACCES (docs/kernel-model.md §9)
     const kp = bpfcheck('bpfcheck-bpf-perfmon').kprobe;
     if (Number(sysctl.perf_event_paranoid) > 2) {
       expect(kp).toEqual({
