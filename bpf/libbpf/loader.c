@@ -1184,7 +1184,10 @@ static void parse_args(int argc, char **argv)
 	};
 	int c;
 
-	while ((c = getopt_long(argc, argv, "", lo, NULL)) != -1) {
+	/* "+": options first, OBJECT last, no permutation. daxmon-caps checks that the last argument
+	 * is the daxmon.bpf.o next to it (docs/privileges.md); with GNU permutation an option's value
+	 * could stand last while another word became the object. */
+	while ((c = getopt_long(argc, argv, "+", lo, NULL)) != -1) {
 		switch (c) {
 		case 'e': {
 			char *s = strdup(optarg), *tok, *save = NULL;

@@ -121,7 +121,62 @@ static uint64_t kallsyms_addr(const char *want)
 static void usage(FILE *o)
 {
 	fprintf(o, "usage: daxmon-scan [--vmemmap-base HEX] [--verbose] OBJECT\n"
-		   "  reads 'scan START_PFN NR PAGES_PER_SECOND' lines on stdin (docs/scan.md)\n");
+		   "  reads 'scan START_PFN NR PAGES_PER_SECOND' lines on stdin (docs/scan.md)\n"
+		   "       daxmon-scan --read-resource DEVICE...\n"
+		   "  prints 'DEVICE VALUE' (or 'DEVICE - ERRNO') for namespaceN.M and daxN.M\n");
+}
+
+/*
+ * The physical start of a pmem namespace or dax device: sysfs `resource`, mode 0400 (root only),
+ * for pgmap discovery when daxmon itself is not root (docs/privileges.md). Run through daxmon-caps
+ * with CAP_DAC_READ_SEARCH alone, so it accepts device names only, never paths: what it can read
+ * is exactly /sys/bus/{nd,dax}/devices/<device>/resource.
+ */
+static bool device_name_ok(const char *name, const char *prefix)
+{
+	size_t n = strlen(prefix);
+	const char *p = name + n;
+	int dots = 0;
+
+	if (strncmp(name, prefix, n) || !*p || strlen(name) > 64)
+		return false;
+	for (; *p; p++) {
+		if (*p == '.' && p[1] && p[-1] != '.' && p != name + n)
+			dots++;
+		else if (*p < '0' || *p > '9')
+			return false;
+	}
+	return dots == 1;
+}
+
+static int read_resources(int argc, char **argv)
+{
+	int rc = 0;
+
+	for (int i = 0; i < argc; i++) {
+		const char *name = argv[i];
+		const char *bus = device_name_ok(name, "namespace") ? "nd" : device_name_ok(name, "dax") ? "dax" : NULL;
+		char path[128], value[64];
+		FILE *f;
+
+		if (!bus) {
+			printf("%s - EINVAL\n", name);
+			rc = 1;
+			continue;
+		}
+		snprintf(path, sizeof(path), "/sys/bus/%s/devices/%s/resource", bus, name);
+		f = fopen(path, "r");
+		if (!f || !fgets(value, sizeof(value), f)) {
+			printf("%s - %s\n", name, errno == ENOENT ? "ENOENT" : errno == EACCES ? "EACCES" : "EIO");
+			rc = 1;
+		} else {
+			value[strcspn(value, "\n")] = '\0';
+			printf("%s %s\n", name, value);
+		}
+		if (f)
+			fclose(f);
+	}
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -132,6 +187,8 @@ int main(int argc, char **argv)
 	char line[256];
 	int err, prog_fd;
 
+	if (argc > 1 && !strcmp(argv[1], "--read-resource"))
+		return read_resources(argc - 2, argv + 2);
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--verbose")) {
 			verbose = true;

@@ -1,6 +1,8 @@
 /**
  * The struct-page scanner (docs/scan.md): `daxmon-scan` is a privileged sibling binary, so it
- * runs only when it was built and daxmon is root; otherwise the daemon says why and runs without.
+ * runs only when it was built and either daxmon is root or the capability launcher is configured
+ * (docs/privileges.md: the scanner then gets CAP_BPF, CAP_PERFMON and CAP_SYSLOG, daxmon none);
+ * otherwise the daemon says why and runs without.
  */
 import { errorLogFields } from '../errors.js';
 import fs from 'node:fs';
@@ -8,6 +10,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { monotonicNs } from '../clock.js';
 import type { DaxEvent, RefcountModel } from '../events/types.js';
+import { capsLauncher, helperCommand, LAUNCHER_ENV } from '../kernel/launcher.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { Scanner } from '../scan/scanner.js';
 import { ScanService, type ScanConfig } from '../scan/service.js';
@@ -21,6 +24,8 @@ export interface StructPageScanOptions {
   /** Told each scan's duration (daxmon_scan_duration_seconds). */
   scanDone: (seconds: number) => void;
   log: Logger;
+  /** The capability launcher (default: $DAXMON_CAPS_LAUNCHER; null: spawn daxmon-scan directly). */
+  launcher?: string | null;
 }
 
 /** The scan service, or undefined when scans are off or cannot run here. */
@@ -31,14 +36,19 @@ export function structPageScan(o: StructPageScanOptions): ScanService | undefine
     o.log.warn({ bin }, 'struct-page scanner not built (npm run build:bpf): no scans');
     return undefined;
   }
-  if (process.getuid?.() !== 0) {
-    o.log.warn('struct-page scanner needs root: no scans');
+  const launcher = o.launcher === undefined ? capsLauncher() : o.launcher;
+  if (launcher === null && process.getuid?.() !== 0) {
+    o.log.warn(
+      { code: 'DAXMON_E_CAPS_LAUNCHER' },
+      `struct-page scanner needs root, or ${LAUNCHER_ENV} (scripts/install-caps.sh, docs/privileges.md): no scans`,
+    );
     return undefined;
   }
+  const cmd = helperCommand(bin, [], launcher);
   const scan: ScanService = new ScanService({
     state: o.state,
     model: o.model,
-    scanner: new Scanner(bin),
+    scanner: new Scanner(cmd.command, cmd.args),
     config: o.config,
     ingest: o.ingest,
     nowNs: monotonicNs,

@@ -154,6 +154,20 @@ export const CATALOGUE = {
     meaning: 'loading BPF programs is not permitted',
     whatToDo: 'run the probe side as root or with `CAP_BPF`+`CAP_PERFMON`',
   },
+  DAXMON_E_CAPS_LAUNCHER: {
+    area: 'kernel',
+    meaning:
+      'daxmon runs without capabilities and no usable launcher: `DAXMON_CAPS_LAUNCHER` is unset, not absolute, or names no file daxmon may execute',
+    whatToDo:
+      'run `scripts/install-caps.sh` as root and set `DAXMON_CAPS_LAUNCHER=<install>/bpf/build/daxmon-caps` (deploy/daxmon.service does), or run as root; docs/privileges.md',
+  },
+  DAXMON_E_CAPS_REFUSED: {
+    area: 'kernel',
+    meaning:
+      '`daxmon-caps` refused to start a helper: not one of its allow-listed helpers, a helper or its directory not owned by root or writable by others, or a capability missing from its permitted set',
+    whatToDo:
+      "the message says which; reinstall with `scripts/install-caps.sh`, and keep `NoNewPrivileges` off and the helpers' capabilities in the bounding set (docs/privileges.md)",
+  },
   DAXMON_E_BPFCHECK_FAILED: {
     area: 'kernel',
     meaning: 'the program-type check itself failed',
@@ -233,6 +247,13 @@ export const CATALOGUE = {
     meaning: 'bpftrace is not installed or does not run',
     whatToDo: '`apt-get install bpftrace`, or `--backend libbpf`',
   },
+  DAXMON_E_BPFTRACE_NOT_ROOT: {
+    area: 'bpftrace',
+    meaning:
+      'daxmon is not root: bpftrace (0.17, Debian bookworm) refuses a non-zero euid whatever its capabilities, and daxmon-caps does not launch it (it runs any script)',
+    whatToDo:
+      '`--backend libbpf` (the unprivileged unit and image use it), or run daxmon as root; docs/privileges.md',
+  },
   DAXMON_E_BPFTRACE_VERSION: {
     area: 'bpftrace',
     meaning: 'bpftrace is too old or its version unparseable',
@@ -268,7 +289,7 @@ export const CATALOGUE = {
   DAXMON_E_SCAN_START: {
     area: 'scan',
     meaning: '`bpf/build/daxmon-scan` cannot be started',
-    whatToDo: '`npm run build:bpf`; run as root',
+    whatToDo: '`npm run build:bpf`; run as root, or set `DAXMON_CAPS_LAUNCHER` (docs/privileges.md)',
   },
   DAXMON_E_SCAN_OBJECT: {
     area: 'scan',
@@ -287,8 +308,10 @@ export const CATALOGUE = {
   },
   DAXMON_E_SCAN_NO_VMEMMAP: {
     area: 'scan',
-    meaning: '`vmemmap_base` is not in `/proc/kallsyms` (no `CONFIG_KALLSYMS_ALL`, or not root)',
-    whatToDo: 'run as root; on kernels without `KALLSYMS_ALL` scans are not available',
+    meaning:
+      '`vmemmap_base` is not in `/proc/kallsyms` (no `CONFIG_KALLSYMS_ALL`), or its address is hidden (no `CAP_SYSLOG`)',
+    whatToDo:
+      'run as root or through `daxmon-caps` (docs/privileges.md); on kernels without `KALLSYMS_ALL` scans are not available',
   },
   DAXMON_E_SCAN_REQUEST: {
     area: 'scan',

@@ -17,6 +17,8 @@ import { readKallsyms } from './kallsyms.js';
 import type { KallsymsRead } from './kallsyms.js';
 import { decideModel } from './model.js';
 import { readPmemInventory } from './pmem.js';
+import { fillResourcesPrivileged } from './pmem-resources.js';
+import { capsLauncher, launcherProblem } from './launcher.js';
 import type { PmemInventory } from './pmem.js';
 import { explainRefusals, probeProgTypes } from './progtypes.js';
 import type { ProgTypesRead } from './progtypes.js';
@@ -53,6 +55,8 @@ export interface GatherOptions {
   run?: CommandRunner;
   /** Skip the CAP_BPF check before running the checker (tests with a fake checker). */
   assumePrivileged?: boolean;
+  /** The capability launcher (default: $DAXMON_CAPS_LAUNCHER; null: none). docs/privileges.md */
+  launcher?: string | null;
 }
 
 /** A runner that cannot throw, whatever the injected one does. */
@@ -101,6 +105,9 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
   const release = opts.release ?? readRelease(procRoot);
   const run = safeRunner(opts.run ?? execaRunner);
   const problems: string[] = [];
+  const launcher = opts.launcher === undefined ? capsLauncher() : opts.launcher;
+  const launcherWhy = await launcherProblem(launcher);
+  if (launcherWhy !== undefined) problems.push(launcherWhy);
 
   const unreadable = (what: string): string => reason('DAXMON_E_DOCTOR_INTERNAL', `${what} not read`);
   const [kallsyms, btf, tracefs, config, progTypes, pmem, tools] = await Promise.all([
@@ -137,6 +144,7 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
             procRoot,
             ...(opts.bpfcheckPath !== undefined ? { bpfcheckPath: opts.bpfcheckPath } : {}),
             ...(opts.assumePrivileged !== undefined ? { assumePrivileged: opts.assumePrivileged } : {}),
+            launcher,
           }),
           { results: allUntested('program-type check failed') },
           problems,
@@ -145,7 +153,11 @@ export async function gatherKernelFacts(opts: GatherOptions = {}): Promise<Kerne
       ? Promise.resolve(undefined)
       : settle<PmemInventory | undefined>(
           'pmem',
-          readPmemInventory({ sysRoot, procRoot, devRoot }),
+          readPmemInventory({ sysRoot, procRoot, devRoot }).then(async (inv) => {
+            const filled = await fillResourcesPrivileged(inv, { run, launcher });
+            if (filled.reason !== undefined) problems.push(filled.reason);
+            return filled.inventory;
+          }),
           undefined,
           problems,
         ),

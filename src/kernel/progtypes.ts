@@ -12,6 +12,7 @@ import { reason } from './errors.js';
 import { PACKAGE_ROOT } from '../package-root.js';
 import { execaRunner } from './exec.js';
 import type { CommandRunner } from './exec.js';
+import { capsLauncher, helperCommand, LAUNCHER_ENV } from './launcher.js';
 import { PROG_TYPES } from './facts.js';
 import type { ProgType, ProgTypeResult } from './facts.js';
 
@@ -89,6 +90,8 @@ export interface ProgTypeOptions {
   timeoutMs?: number;
   /** Skip the privilege check (tests with a fake checker). */
   assumePrivileged?: boolean;
+  /** The capability launcher (default: $DAXMON_CAPS_LAUNCHER); the checker is run through it. */
+  launcher?: string | null;
 }
 
 export interface ProgTypesRead {
@@ -108,7 +111,9 @@ export async function probeProgTypes(opts: ProgTypeOptions = {}): Promise<ProgTy
       reason: reason('DAXMON_E_BPFCHECK_MISSING', `${bin}: ${BPFCHECK_NOT_BUILT}`),
     };
   }
-  if (!opts.assumePrivileged) {
+  const launcher = opts.launcher === undefined ? capsLauncher() : opts.launcher;
+  // Through the launcher the checker gets its own capabilities: daxmon's own do not matter.
+  if (!opts.assumePrivileged && launcher === null) {
     let capEff: bigint | null = null;
     try {
       capEff = parseCapEff(await readFile(path.join(opts.procRoot ?? '/proc', 'self', 'status'), 'utf8'));
@@ -116,13 +121,13 @@ export async function probeProgTypes(opts: ProgTypeOptions = {}): Promise<ProgTy
       // Unknown: let the checker try and report what the kernel says.
     }
     if (capEff !== null && !capsAllowBpf(capEff)) {
-      const why =
-        'not root and no CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN): program types could not be tried; run `sudo daxmon doctor`';
+      const why = `not root and no CAP_BPF+CAP_PERFMON (or CAP_SYS_ADMIN), and no ${LAUNCHER_ENV}: program types could not be tried; run \`sudo daxmon doctor\`, or set ${LAUNCHER_ENV} to the daxmon-caps scripts/install-caps.sh installed (docs/privileges.md)`;
       return { results: all(null, why), reason: reason('DAXMON_E_BPFCHECK_NO_PRIVILEGE', why) };
     }
   }
   const timeoutMs = opts.timeoutMs ?? 15_000;
-  const r = await (opts.run ?? execaRunner)(bin, ['--json'], { timeoutMs });
+  const cmd = helperCommand(bin, ['--json'], launcher);
+  const r = await (opts.run ?? execaRunner)(cmd.command, cmd.args, { timeoutMs });
   // The checker may exit non-zero when some types are refused; its JSON is still the answer.
   try {
     return { results: parseBpfcheckOutput(r.stdout) };

@@ -57,7 +57,7 @@ export class Scanner {
               reject(
                 new DaxmonError(
                   'DAXMON_E_SCAN_NO_VMEMMAP',
-                  'the scanner cannot find vmemmap_base (/proc/kallsyms lists it only with CONFIG_KALLSYMS_ALL, and only to root)',
+                  'the scanner cannot find vmemmap_base (/proc/kallsyms lists it only with CONFIG_KALLSYMS_ALL, and its address only to a reader with CAP_SYSLOG: root, or daxmon-scan through daxmon-caps)',
                 ),
               );
             else resolve(v);

@@ -117,6 +117,29 @@ describe('daxmon doctor', () => {
     );
   });
 
+  it('unprivileged, without a launcher: says program types were not tried and names DAXMON_CAPS_LAUNCHER', async () => {
+    const proc = await mkdtemp(path.join(os.tmpdir(), 'daxmon-doctor-proc-'));
+    await mkdir(path.join(proc, 'self'), { recursive: true });
+    await writeFile(path.join(proc, 'self', 'status'), 'Name:\tnode\nCapEff:\t0000000000000000\n');
+    const host = await restrictedHost();
+    const gather: GatherOptions = { ...host, procRoot: proc, assumePrivileged: false, launcher: null };
+    const out = sink();
+    await runDoctor({ json: false, out: out.stream, gather });
+    expect(out.text()).toMatch(
+      /- DAXMON_E_BPFCHECK_NO_PRIVILEGE: not root and no CAP_BPF\+CAP_PERFMON \(or CAP_SYS_ADMIN\), and no DAXMON_CAPS_LAUNCHER: .*scripts\/install-caps\.sh/,
+    );
+    // a launcher that is configured but not installed is named too
+    const missing = sink();
+    await runDoctor({
+      json: false,
+      out: missing.stream,
+      gather: { ...gather, launcher: '/opt/daxmon/bpf/build/daxmon-caps' },
+    });
+    expect(missing.text()).toMatch(
+      /- DAXMON_E_CAPS_LAUNCHER: DAXMON_CAPS_LAUNCHER=\/opt\/daxmon\/bpf\/build\/daxmon-caps cannot be executed/,
+    );
+  });
+
   it('without tracefs, the refused tracepoint type says why (DAXMON_E_TRACEFS_NOT_MOUNTED) and how to mount it', async () => {
     const json = JSON.stringify({
       tracepoint: { loads: false, detail: 'loaded, attach to sched:sched_process_exit refused: ENOENT' },

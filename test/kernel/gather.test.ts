@@ -37,6 +37,22 @@ describe('gatherKernelFacts on fixture trees', () => {
     for (const t of PROG_TYPES) expect(facts.progTypes[t].loads).toBeNull();
   });
 
+  it('a DAXMON_CAPS_LAUNCHER that cannot be run is a problem doctor lists', async () => {
+    const facts = await gatherKernelFacts({
+      procRoot: fixture('new-7.3', 'proc'),
+      sysRoot: fixture('pmem', 'sys'),
+      devRoot: fixture('pmem', 'dev'),
+      progTypes: false,
+      tools: false,
+      launcher: '/nonexistent/daxmon-caps',
+    });
+    expect(facts.problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^DAXMON_E_CAPS_LAUNCHER: .*\/nonexistent\/daxmon-caps cannot be executed/),
+      ]),
+    );
+  });
+
   it('falls back to BTF when kallsyms is unreadable', async () => {
     const sys = await mkdtemp(path.join(os.tmpdir(), 'daxmon-sys-'));
     await mkdir(path.join(sys, 'kernel', 'btf'), { recursive: true });

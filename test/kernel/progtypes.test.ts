@@ -48,6 +48,23 @@ describe('BPF program types', () => {
     expect(r.reason).toMatch(/^DAXMON_E_BPFCHECK_NO_PRIVILEGE/);
   });
 
+  it('without capabilities but with the launcher, the checker runs through it (daxmon-caps CHECKER --json)', async () => {
+    const bin = await fakeChecker('exit 9');
+    const launcher = await fakeChecker(
+      `[ "$1" = "${bin}" ] && [ "$2" = "--json" ] || exit 9\necho '${RESTRICTED_HOST_JSON}'`,
+    );
+    const proc = await mkdtemp(path.join(os.tmpdir(), 'daxmon-proc-'));
+    await mkdir(path.join(proc, 'self'));
+    await writeFile(path.join(proc, 'self', 'status'), 'Name:\tnode\nCapEff:\t0000000000000000\n');
+    const r = await probeProgTypes({ bpfcheckPath: bin, procRoot: proc, launcher });
+    expect(r.reason).toBeUndefined();
+    expect(r.results.tp_btf.loads).toBe(true);
+    expect(r.results.fentry.loads).toBe(false);
+    // and without one the reason names it
+    const direct = await probeProgTypes({ bpfcheckPath: bin, procRoot: proc, launcher: null });
+    expect(direct.results.tp_btf.detail).toMatch(/no DAXMON_CAPS_LAUNCHER.*docs\/privileges\.md/);
+  });
+
   it('a checker that crashes or prints garbage gives loads:null with what happened', async () => {
     const bin = await fakeChecker('echo "libbpf: something broke" >&2\nexit 3');
     const r = await probeProgTypes({ bpfcheckPath: bin, assumePrivileged: true });

@@ -14,6 +14,22 @@ const opts = { strict: false, bpfBuildDir: 'bpf/build', bpftraceDir };
 const quiet: BackendLog = { debug() {}, info() {}, warn() {}, error() {} };
 
 describe('bpftrace backend', () => {
+  it('is not available to a non-root daxmon: bpftrace refuses a non-zero euid (docs/privileges.md)', () => {
+    const be = createBpftraceBackend({
+      probeVersion: () => ({ ok: true, version: 'bpftrace v0.17.0' }),
+      euid: () => 998,
+    });
+    expect(be.available(facts73())).toEqual({
+      ok: false,
+      reason: expect.stringMatching(/^DAXMON_E_BPFTRACE_NOT_ROOT: .*euid 998.*--backend libbpf/),
+    });
+    const root = createBpftraceBackend({
+      probeVersion: () => ({ ok: true, version: 'bpftrace v0.17.0' }),
+      euid: () => 0,
+    });
+    expect(root.available(facts73())).toEqual({ ok: true });
+  });
+
   it('is available with bpftrace >= 0.17, and says why not otherwise', () => {
     const ok = createBpftraceBackend({ probeVersion: () => ({ ok: true, version: 'bpftrace v0.17.0' }) });
     expect(ok.available(facts73())).toEqual({ ok: true });

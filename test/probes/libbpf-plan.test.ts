@@ -294,6 +294,32 @@ describe('the loader command line', () => {
     expect(launch.probes).toContain('folio_unmap');
   });
 
+  it('unprivileged (DAXMON_CAPS_LAUNCHER): daxmon-caps LOADER ARGS…, the object still last', () => {
+    const direct = builtBackend().plan(f73(), OPTS);
+    const be = createLibbpfBackend({
+      exists: () => true,
+      defaultBuildDir: '/opt/daxmon/bpf/build',
+      launcher: '/opt/daxmon/bpf/build/daxmon-caps',
+    });
+    const launch = be.plan(f73(), OPTS);
+    expect(launch.command).toBe('/opt/daxmon/bpf/build/daxmon-caps');
+    expect(launch.args).toEqual(['/opt/daxmon/bpf/build/daxmon-loader', ...direct.args]);
+    expect(launch.args.at(-1)).toBe('/opt/daxmon/bpf/build/daxmon.bpf.o');
+  });
+
+  it('tracefs unreadable (root-only, as for the unprivileged daxmon): the fs_dax tracepoints stay planned', () => {
+    const f = f73();
+    f.tracefs = {
+      path: '/sys/kernel/tracing',
+      events: new Set(),
+      reason: 'DAXMON_E_TRACEFS_UNREADABLE: tracefs at /sys/kernel/tracing cannot be read (EACCES)',
+    };
+    const hooks = planHooks(f).hooks.map((h) => h.probe);
+    expect(hooks).toContain('dax_fault_pte');
+    expect(hooks).toContain('dax_fault_pmd');
+    expect(planHooks(f).hooks.length).toBe(planHooks(f73()).hooks.length);
+  });
+
   it('passes --strict on to the loader', () => {
     expect(builtBackend().plan(f73(), { ...OPTS, strict: true }).args).toContain('--strict');
   });

@@ -29,6 +29,8 @@ export interface BpftraceBackendDeps {
   command?: string;
   /** Where the stdout decoder reports malformed lines (StreamDecoder.push has no log). */
   log?: BackendLog;
+  /** Effective uid (injectable for tests). */
+  euid?: () => number;
 }
 
 /** Fallback log for the stdout decoder: one line per message on stderr. */
@@ -87,6 +89,14 @@ export function createBpftraceBackend(deps: BpftraceBackendDeps = {}): BpftraceB
   return {
     name: 'bpftrace',
     available(_facts: KernelFacts) {
+      // bpftrace checks geteuid() == 0 before anything else (docs/privileges.md): an unprivileged
+      // daxmon cannot run it, and daxmon-caps does not launch it.
+      const euid = (deps.euid ?? (() => process.geteuid?.() ?? 0))();
+      if (euid !== 0)
+        return {
+          ok: false,
+          reason: `DAXMON_E_BPFTRACE_NOT_ROOT: bpftrace runs only as root (euid ${euid} here); use --backend libbpf (docs/privileges.md)`,
+        };
       const v = probeVersion();
       if (!v.ok) return { ok: false, reason: v.reason };
       const parsed = parseBpftraceVersion(v.version);

@@ -17,6 +17,7 @@ import path from 'node:path';
 import type { Backend, BackendLaunch, BackendLog, BackendOptions } from '../backend.js';
 import type { KernelFacts, ProgType } from '../../kernel/facts.js';
 import { hasFunction, hasTracepoint } from '../../kernel/facts.js';
+import { capsLauncher, helperCommand } from '../../kernel/launcher.js';
 import type { RefcountModel } from '../../events/types.js';
 import { PACKAGE_ROOT } from '../../package-root.js';
 import { DaxmonError, codeIn } from '../../errors.js';
@@ -269,8 +270,9 @@ function gateWhy(facts: KernelFacts, via: LibbpfVia): string {
 function hookPresent(facts: KernelFacts, h: HookDef): { symbol: string; clone: boolean } | null {
   if (h.kind === 'tracepoint') {
     const [cat, name] = h.target.split(':') as [string, string];
-    // tracefs unreadable: the loader finds out (tp_btf needs only BTF).
-    if (facts.tracefs.path === null || hasTracepoint(facts, cat, name))
+    // tracefs not mounted or unreadable (root-only, mode 0700: an unprivileged daxmon sees no
+    // event): the loader finds out (tp_btf needs only BTF).
+    if (facts.tracefs.path === null || facts.tracefs.events.size === 0 || hasTracepoint(facts, cat, name))
       return { symbol: h.target, clone: false };
     return null;
   }
@@ -380,6 +382,8 @@ export interface LibbpfBackendDeps {
   extraArgs?: string[];
   /** Called with loader meta frames the decoder does not turn into events (hello, ready, error). */
   onMeta?: (meta: LoaderMeta) => void;
+  /** The capability launcher (default: $DAXMON_CAPS_LAUNCHER; null: spawn the loader directly). */
+  launcher?: string | null;
 }
 
 export const LOADER_BINARY = 'daxmon-loader';
@@ -440,9 +444,11 @@ export function createLibbpfBackend(deps: LibbpfBackendDeps = {}): Backend {
         );
       }
       const decoder = new LibbpfDecoder({ log, onMeta: deps.onMeta });
-      return {
-        command: path.join(opts.bpfBuildDir, LOADER_BINARY),
-        args: [
+      // Unprivileged daxmon: through daxmon-caps, which checks that the object is the one next
+      // to it (docs/privileges.md).
+      const launch = helperCommand(
+        path.join(opts.bpfBuildDir, LOADER_BINARY),
+        [
           '--enable',
           enableSpec(p.hooks),
           ...(opts.strict ? ['--strict'] : []),
@@ -450,6 +456,11 @@ export function createLibbpfBackend(deps: LibbpfBackendDeps = {}): Backend {
           ...(deps.extraArgs ?? []),
           path.join(opts.bpfBuildDir, BPF_OBJECT),
         ],
+        deps.launcher === undefined ? capsLauncher() : deps.launcher,
+      );
+      return {
+        command: launch.command,
+        args: launch.args,
         probes: p.probes,
         unavailable: p.unavailable,
         notApplicable: p.notApplicable,
