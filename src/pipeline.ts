@@ -56,6 +56,8 @@ export interface PipelineOptions {
   checkConfig?: Partial<CheckConfig>;
   assumeProbesWhenUnknown?: boolean;
   firstViolationId?: number;
+  /** Where new violation ids come from (the journal, which reserves them on disk first). */
+  violationIds?: () => number;
   stateObserver?: StateObserver;
   historyCapacity?: number;
   maxFolios?: number;
@@ -78,6 +80,7 @@ export function buildPipeline(o: PipelineOptions): Pipeline {
     ...(o.checkConfig ? { config: o.checkConfig } : {}),
     assumeProbesWhenUnknown: o.assumeProbesWhenUnknown ?? false,
     ...(o.firstViolationId !== undefined ? { firstId: o.firstViolationId } : {}),
+    ...(o.violationIds ? { ids: o.violationIds } : {}),
     ...o.engine,
   });
   return new Pipeline(state, engine);

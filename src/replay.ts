@@ -21,6 +21,8 @@ export interface ReplayOptions {
   /** Extra sink (the journal, when replay journals). Called after the replay's own collector. */
   sink?: ViolationSink;
   firstViolationId?: number;
+  /** Where violation ids come from (the journal, when replay journals). */
+  violationIds?: () => number;
   /** Called for every event after the pipeline took it. */
   onEvent?: (e: DaxEvent) => void;
 }
@@ -177,6 +179,7 @@ class ReplayRun {
       ...(this.opts.checkConfig ? { checkConfig: this.opts.checkConfig } : {}),
       assumeProbesWhenUnknown: true,
       ...(this.opts.firstViolationId !== undefined ? { firstViolationId: this.opts.firstViolationId } : {}),
+      ...(this.opts.violationIds ? { violationIds: this.opts.violationIds } : {}),
     });
     return this.pipeline;
   }
