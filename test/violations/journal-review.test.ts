@@ -91,7 +91,10 @@ describe('review item 1: one writer per journal directory', () => {
 
   it('the reader counts a repeated sequence number or a repeated new id as damage and keeps the first', () => {
     // Two writers that opened the same journal: both number from s=1 and hand out v1, v2.
-    const a = [encodeRecord(1, { op: 'new', v: violation(1) }), encodeRecord(2, { op: 'new', v: violation(2) })];
+    const a = [
+      encodeRecord(1, { op: 'new', v: violation(1) }),
+      encodeRecord(2, { op: 'new', v: violation(2) }),
+    ];
     const b = [
       encodeRecord(1, { op: 'new', v: violation(1, { message: 'other writer' }) }),
       encodeRecord(2, { op: 'new', v: violation(2, { message: 'other writer' }) }),
@@ -152,7 +155,12 @@ describe('review item 3: records dropped from a full backlog are counted and mar
     const d = dir();
     const disk = realisticFullDisk();
     const drops: number[] = [];
-    const j = new Journal({ dir: d, fs: disk.fs, maxBacklogBytes: 4096, onDrop: (s) => drops.push(s.dropped) });
+    const j = new Journal({
+      dir: d,
+      fs: disk.fs,
+      maxBacklogBytes: 4096,
+      onDrop: (s) => drops.push(s.dropped),
+    });
     j.open();
     j.write(violation(j.takeId()), 'new');
     disk.full = true;
