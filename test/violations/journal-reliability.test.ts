@@ -44,7 +44,10 @@ function fullDisk(): { fs: JournalFs; full: boolean; writes: number } {
   const enospc = () => Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
   state.fs = {
     ...fs,
-    writeSync: ((fd: number, ...rest: Parameters<typeof fs.writeSync> extends [number, ...infer R] ? R : never) => {
+    writeSync: ((
+      fd: number,
+      ...rest: Parameters<typeof fs.writeSync> extends [number, ...infer R] ? R : never
+    ) => {
       state.writes++;
       if (state.full) throw enospc();
       return (fs.writeSync as (...a: unknown[]) => number)(fd, ...rest);
