@@ -42,7 +42,7 @@ function realisticFullDisk(): { fs: JournalFs; full: boolean } {
   const write = fs.writeSync as (...a: unknown[]) => number;
   state.fs = {
     ...fs,
-    writeSync: ((fd: number, buf: Buffer, off = 0, len?: number, pos?: number | null) => {
+    writeSync: ((fd: number, buf: Buffer, off: number = 0, len?: number, pos?: number | null) => {
       const n = len ?? buf.length - off;
       const end = typeof pos === 'number' ? pos + n : Number.POSITIVE_INFINITY;
       if (state.full && end > fs.fstatSync(fd).size)
