@@ -100,6 +100,8 @@ export interface PipelineOptions {
   checkConfig?: Partial<CheckConfig>;
   assumeProbesWhenUnknown?: boolean;
   firstViolationId?: number;
+  /** Where new violation ids come from (the journal, which reserves them on disk first). */
+  violationIds?: () => number;
   stateObserver?: StateObserver;
   historyCapacity?: number;
   maxFolios?: number;
@@ -125,6 +127,7 @@ export function buildPipeline(o: PipelineOptions): Pipeline {
     assumeProbesWhenUnknown: o.assumeProbesWhenUnknown ?? false,
     ...(o.firstViolationId !== undefined ? { firstId: o.firstViolationId } : {}),
     confirm: o.confirm ?? false,
+    ...(o.violationIds ? { ids: o.violationIds } : {}),
     ...o.engine,
   });
   return new Pipeline(state, engine);

@@ -21,6 +21,8 @@ export interface ReplayOptions {
   /** Extra sink (the journal, when replay journals). Called after the replay's own collector. */
   sink?: ViolationSink;
   firstViolationId?: number;
+  /** Where violation ids come from (the journal, when replay journals). */
+  violationIds?: () => number;
   /** Called for every event after the pipeline took it. */
   onEvent?: (e: DaxEvent) => void;
 }
@@ -181,6 +183,7 @@ class ReplayRun {
       confirm: Array.isArray(this.header?.confirms) && this.header.confirms.includes('busy_wait_stuck'),
       assumeProbesWhenUnknown: true,
       ...(this.opts.firstViolationId !== undefined ? { firstViolationId: this.opts.firstViolationId } : {}),
+      ...(this.opts.violationIds ? { violationIds: this.opts.violationIds } : {}),
     });
     return this.pipeline;
   }

@@ -233,6 +233,12 @@ export const DAXMON_METRICS = {
     help: 'Violation journal records found damaged at start-up and skipped.',
     labels: {},
   },
+  daxmon_journal_dropped_records_total: {
+    type: 'counter',
+    source: 'daxmon',
+    help: 'Violation journal records dropped from a full in-memory backlog (never journaled).',
+    labels: {},
+  },
   daxmon_recording_dropped_events_total: {
     type: 'counter',
     source: 'daxmon',

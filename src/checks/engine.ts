@@ -48,6 +48,8 @@ export interface EngineOptions {
   assumeProbesWhenUnknown?: boolean;
   /** Stable ids across restarts: the next sequence number (the journal supplies it). */
   firstId?: number;
+  /** Where ids come from instead (the journal reserves them on disk before handing them out). */
+  ids?: () => number;
   /** New violations of one kind per minute of stream time before the rest are only counted. */
   maxNewPerKindPerMinute?: number;
   /** Distinct subjects remembered for repeat counting (oldest forgotten first). */
@@ -100,6 +102,7 @@ export class CheckEngine {
   private readonly wall: () => Date;
   private activeCache: Map<ViolationKind, Activeness> | null = null;
   private nextId: number;
+  private readonly ids: (() => number) | null;
   private current: DaxEvent | null = null;
   /** Candidates proposed since the pipeline last took them (confirm before you accuse). */
   readonly candidates: Candidate[] = [];
@@ -114,6 +117,7 @@ export class CheckEngine {
     this.config = { ...DEFAULT_CHECK_CONFIG, ...opts.config };
     this.assume = opts.assumeProbesWhenUnknown ?? false;
     this.nextId = opts.firstId ?? 1;
+    this.ids = opts.ids ?? null;
     this.maxPerMinute = opts.maxNewPerKindPerMinute ?? 1000;
     this.maxKeys = opts.maxDedupeKeys ?? 100_000;
     this.wall = opts.now ?? (() => new Date());
@@ -313,7 +317,7 @@ export class CheckEngine {
       }
     }
     return {
-      id: `v${this.nextId++}`,
+      id: `v${this.ids ? this.ids() : this.nextId++}`,
       kind: f.kind,
       severity: f.severity,
       invariant: check.invariant,

@@ -43,6 +43,7 @@ export async function runReplay(file: string, o: ReplayCommandOptions): Promise<
     checkConfig: o.checkConfig,
     ...(journal ? { sink: { violation: (x, u) => journal.write(x, u) } } : {}),
     ...(firstId !== undefined ? { firstViolationId: firstId } : {}),
+    ...(journal ? { violationIds: () => journal.takeId() } : {}),
   });
   journal?.close();
   const s = summarize(file, r);

@@ -101,6 +101,7 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
     model,
     kernelRelease: facts.release,
     firstViolationId: records.firstId,
+    ...(records.journal ? { violationIds: records.journal.takeId.bind(records.journal) } : {}),
     checkConfig: o.checkConfig,
     ...(o.maxFolios !== undefined ? { maxFolios: o.maxFolios } : {}),
     stateObserver: counted.stateObserver,
@@ -148,6 +149,7 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
     now: monotonicNs,
     journalWriteErrors: () => records.journal?.writeErrors ?? 0,
     journalDamagedRecords: () => records.store.damagedRecords,
+    journalDroppedRecords: () => records.journal?.droppedRecords ?? 0,
     recordingDroppedEvents: () => recording?.droppedEvents ?? 0,
   });
   counted.connect(metrics);

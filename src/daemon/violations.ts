@@ -66,11 +66,26 @@ export function openViolationRecords(
       } else
         log.info({ dir }, 'violation journal writing again; the violations kept in memory are journaled');
     },
+    onDrop: (s) =>
+      log.error(
+        { dir, dropped: s.dropped },
+        'violation journal backlog full: the oldest waiting records are dropped (daxmon_journal_dropped_records_total); a lost record marks them once the disk takes writes again',
+      ),
+    onReserveFailure: (err) =>
+      log.error(
+        { dir, errno: err.code },
+        'violation journal cannot reserve ids in ids.reserve: ids handed out meanwhile may be handed out again after a restart',
+      ),
   });
   const load = journal.open();
   store.load(load.violations);
   store.rotatedOut = load.rotatedOut;
   store.damagedRecords = load.damagedRecords;
+  if (load.lostRecords)
+    log.warn(
+      { dir, lostRecords: load.lostRecords },
+      'journal says records were lost to a full disk before: those updates are not in it',
+    );
   if (load.damagedRecords || load.tornTail || load.missingRecords) {
     log.warn(
       {

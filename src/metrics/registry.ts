@@ -34,6 +34,8 @@ export interface MetricsSources {
   journalWriteErrors?: () => number;
   /** Journal records found damaged (bad checksum or shape) when daxmon started. */
   journalDamagedRecords?: () => number;
+  /** Journal records dropped from its full backlog. */
+  journalDroppedRecords?: () => number;
   /** Events the recorder (--record) could not write: the disk did not keep up. */
   recordingDroppedEvents?: () => number;
   /** The struct-page scanner, when it runs. */
@@ -301,6 +303,15 @@ export class DaxmonMetrics {
       collect() {
         this.reset();
         this.inc(src.journalDamagedRecords?.() ?? 0);
+      },
+    });
+    new client.Counter({
+      name: 'daxmon_journal_dropped_records_total',
+      help: 'Violation journal records dropped from the full in-memory backlog while the disk refused writes: never journaled (a lost record marks them once the disk takes writes again).',
+      registers: [r],
+      collect() {
+        this.reset();
+        this.inc(src.journalDroppedRecords?.() ?? 0);
       },
     });
     new client.Counter({

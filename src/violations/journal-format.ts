@@ -26,7 +26,14 @@ export type JournalRecord =
   | { op: 'repeat'; id: string; count: number; lastT: number }
   | { op: 'cleared'; id: string; clearedT: number | null }
   /** The first record of a file opened by rotation: how many 'new' records all earlier files held. */
-  | { op: 'file'; newBefore: number };
+  | { op: 'file'; newBefore: number }
+  /** Records dropped from a full backlog (never written), `newRecords` of them 'new': written when the disk came back. */
+  | { op: 'lost'; records: number; newRecords: number };
+
+/** A record line longer than this is damage (a violation record is a few KiB). */
+export const MAX_RECORD_CHARS = 1 << 20;
+/** Objects and arrays nested deeper than this in a violation are damage: the API walks them recursively. */
+export const MAX_VIOLATION_DEPTH = 32;
 
 export const JOURNAL_VERSION = 2;
 const LEGACY_VERSION = 1;
@@ -55,6 +62,7 @@ type Parsed = { ok: true; seq: number | null; rec: JournalRecord } | { ok: false
 
 /** A line (no newline) as a record, or not: checksum first, then shape. */
 export function parseRecord(line: string): Parsed {
+  if (line.length > MAX_RECORD_CHARS) return { ok: false };
   const m = CRC_TAIL.exec(line);
   let o: unknown;
   if (m) {
@@ -75,7 +83,7 @@ export function parseRecord(line: string): Parsed {
 function recordOf(o: Record<string, unknown>): JournalRecord | null {
   switch (o.op) {
     case 'new':
-      return isObj(o.v) && typeof o.v.id === 'string' ? { op: 'new', v: o.v as unknown as Violation } : null;
+      return isViolation(o.v) ? { op: 'new', v: o.v } : null;
     case 'repeat':
       return typeof o.id === 'string' && typeof o.count === 'number'
         ? { op: 'repeat', id: o.id, count: o.count, lastT: typeof o.lastT === 'number' ? o.lastT : NaN }
@@ -88,9 +96,50 @@ function recordOf(o: Record<string, unknown>): JournalRecord | null {
       return o.j === JOURNAL_VERSION && Number.isSafeInteger(o.newBefore) && (o.newBefore as number) >= 0
         ? { op: 'file', newBefore: o.newBefore as number }
         : null;
+    case 'lost':
+      return o.j === JOURNAL_VERSION && isCount(o.records) && isCount(o.newRecords)
+        ? { op: 'lost', records: o.records as number, newRecords: o.newRecords as number }
+        : null;
     default:
       return null;
   }
+}
+
+function isCount(x: unknown): boolean {
+  return Number.isSafeInteger(x) && (x as number) >= 0;
+}
+
+const num = (x: unknown): boolean => typeof x === 'number';
+const str = (x: unknown): boolean => typeof x === 'string';
+const numOrNull = (x: unknown): boolean => x === null || typeof x === 'number';
+
+/**
+ * Whether `v` has the shape the store and the API rely on (src/violations/violation.ts), nested at
+ * most MAX_VIOLATION_DEPTH deep. A record that fails is damage: served, it could make every
+ * /api/violations answer fail (a recursive walk of 8,000 nested objects overflows the stack).
+ */
+export function isViolation(v: unknown): v is Violation {
+  if (!isObj(v) || !withinDepth(v, MAX_VIOLATION_DEPTH)) return false;
+  if (typeof v.id !== 'string' || idNumber(v.id) === null) return false;
+  if (!str(v.kind) || (v.severity !== 'warning' && v.severity !== 'error')) return false;
+  if (!str(v.invariant) || !num(v.t) || !str(v.time) || !str(v.message)) return false;
+  if (!numOrNull(v.pfn) || !numOrNull(v.order) || !num(v.pid) || !str(v.comm)) return false;
+  if (!num(v.count) || !num(v.lastT) || !numOrNull(v.clearedT)) return false;
+  if (!isObj(v.observed) || !isObj(v.expected)) return false;
+  if (v.pgmap !== null && !(isObj(v.pgmap) && str(v.pgmap.id) && str(v.pgmap.type))) return false;
+  if (v.stack !== null && !(Array.isArray(v.stack) && v.stack.every(str))) return false;
+  if (!isObj(v.kernel) || !str(v.kernel.release) || !str(v.kernel.model)) return false;
+  if (!Array.isArray(v.recentEvents) || !v.recentEvents.every(isObj)) return false;
+  if (v.details !== undefined && !isObj(v.details)) return false;
+  return true;
+}
+
+/** Whether no object or array in `x` is nested deeper than `max` (recursion bounded by `max`). */
+function withinDepth(x: unknown, max: number): boolean {
+  if (typeof x !== 'object' || x === null) return true;
+  if (max <= 0) return false;
+  for (const y of Object.values(x)) if (!withinDepth(y, max - 1)) return false;
+  return true;
 }
 
 export interface JournalLoad {
@@ -103,6 +152,8 @@ export interface JournalLoad {
   corruptLines: number;
   /** Records the sequence numbers say were written but are not there, with no damaged line. */
   missingRecords: number;
+  /** Records daxmon dropped from a full backlog while the disk refused writes (its `lost` records). */
+  lostRecords: number;
   tornTail: boolean;
   /** Good version-1 records (no checksum). */
   legacyRecords: number;
@@ -125,6 +176,8 @@ export interface JournalLoad {
 interface Region {
   lines: number;
   starts: number;
+  /** Good records that repeat a sequence number or a 'new' id already read: a second writer's. */
+  dups: number;
 }
 
 /** Rebuild the violations from the journal files' contents, oldest file first. */
@@ -146,7 +199,8 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
   let header: number | null = null;
   let lastRegionDamage = 0;
   let reserveIds = 0;
-  let region: Region = { lines: 0, starts: 0 };
+  let region: Region = { lines: 0, starts: 0, dups: 0 };
+  let lost = 0;
   let endsWithNewline = true;
 
   const closeRegion = (nextSeq: number | null): void => {
@@ -155,12 +209,13 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
       if (gap > 0) missing += gap;
       lastRegionDamage = 0;
     } else {
-      lastRegionDamage = gap > 0 ? gap : Math.max(1, region.starts);
+      const bad = region.lines - region.dups;
+      lastRegionDamage = (gap > 0 ? gap : bad > 0 ? Math.max(1, region.starts) : 0) + region.dups;
       damaged += lastRegionDamage;
       // Ids are reserved generously: one per bad line too, as flips can hide record starts.
       reserveIds += Math.max(lastRegionDamage, region.lines);
     }
-    region = { lines: 0, starts: 0 };
+    region = { lines: 0, starts: 0, dups: 0 };
   };
   const seeIds = (text: string): void => {
     for (const m of text.matchAll(ID_IN_TEXT)) maxId = Math.max(maxId, Number(m[1]));
@@ -189,6 +244,15 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
         region.starts += (line.match(RECORD_START) ?? []).length;
         return;
       }
+      // Two writers on one directory hand out the same sequence numbers and ids: the second record
+      // of a number, or of a 'new' id, is damage (counted, skipped), never a silent overwrite.
+      if ((r.seq !== null && r.seq <= maxSeq) || (r.rec.op === 'new' && byId.has(r.rec.v.id))) {
+        seeIds(line);
+        region.lines++;
+        region.dups++;
+        corrupt++;
+        return;
+      }
       closeRegion(r.seq);
       records++;
       if (r.seq === null) legacy++;
@@ -214,6 +278,10 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
         maxId = Math.max(maxId, n);
         minNewId = Math.min(minNewId, n);
       }
+    } else if (rec.op === 'lost') {
+      // Their ids were handed out: they count towards the floor of the next id.
+      lost += rec.records;
+      newInFiles += rec.newRecords;
     } else if (rec.op === 'repeat' || rec.op === 'cleared') {
       // A repeat or clear whose 'new' record was damaged still names the id: keep it reserved.
       maxId = Math.max(maxId, idNumber(rec.id) ?? 0);
@@ -239,6 +307,7 @@ export function parseJournal(files: readonly { text: string }[]): JournalLoad {
     damagedRecords: damaged,
     corruptLines: corrupt,
     missingRecords: missing,
+    lostRecords: lost,
     tornTail: torn,
     legacyRecords: legacy,
     files: files.length,

@@ -12,7 +12,17 @@
 import nodeFs from 'node:fs';
 import path from 'node:path';
 import { DaxmonError } from '../errors.js';
-import { lineFor, parseJournal, type JournalLoad, type JournalRecord } from './journal-format.js';
+import { lockDir, type DirLock } from './dir-lock.js';
+import { Fifo } from './fifo.js';
+import { IdReservation, type ReserveFs } from './id-reservation.js';
+import {
+  isViolation,
+  lineFor,
+  MAX_RECORD_CHARS,
+  parseJournal,
+  type JournalLoad,
+  type JournalRecord,
+} from './journal-format.js';
 import type { Violation, ViolationUpdate } from './violation.js';
 
 export { idNumber, parseJournal, type JournalLoad } from './journal-format.js';
@@ -34,6 +44,7 @@ export type JournalFs = Pick<
   | 'closeSync'
   | 'rmSync'
   | 'existsSync'
+  | 'readSync'
 >;
 
 export interface JournalOptions {
@@ -50,6 +61,12 @@ export interface JournalOptions {
   fs?: JournalFs;
   /** Told when writing starts failing and when it works again (the daemon logs it). */
   onWriteState?: (s: { failing: boolean; error?: NodeJS.ErrnoException; backlog: number }) => void;
+  /** Told at the first record dropped from a full backlog in an episode of failed writes. */
+  onDrop?: (s: { dropped: number }) => void;
+  /** Told when ids could not be reserved (docs/journal.md): they may be handed out again after a restart. */
+  onReserveFailure?: (err: NodeJS.ErrnoException) => void;
+  /** Ids reserved per write of `ids.reserve`. */
+  idBlock?: number;
 }
 
 export const DEFAULT_MAX_FILE_BYTES = 64 << 20;
@@ -67,7 +84,12 @@ export class Journal {
   private needNewline = false;
   private header: string | null = null;
   /** Serialised records not yet on disk, oldest first. */
-  private readonly backlog: { json: string; isNew: boolean }[] = [];
+  private readonly backlog = new Fifo<{ json: string; isNew: boolean }>();
+  /** Dropped records not yet marked in the files by a `lost` record. */
+  private unmarkedLost = 0;
+  private unmarkedLostNew = 0;
+  private lock: DirLock | null = null;
+  private ids: IdReservation | null = null;
   private backlogBytes = 0;
   private failing = false;
   private readonly fs: JournalFs;
@@ -81,8 +103,10 @@ export class Journal {
   private dirty = false;
   /** Failed writes, fsyncs and opens (each attempt once). */
   writeErrors = 0;
-  /** Records dropped from a full backlog: never journaled. */
+  /** Records dropped from a full backlog: never journaled (a `lost` record marks them). */
   droppedRecords = 0;
+  /** Violations refused because their record is not one the reader would take (shape, depth, size). */
+  invalidRecords = 0;
 
   constructor(private readonly opts: JournalOptions) {
     this.fs = opts.fs ?? nodeFs;
@@ -122,11 +146,37 @@ export class Journal {
         throw dirError(path.join(dir, fileName(this.fileNo)), err, 'cannot open the journal file');
       this.failed(err);
     }
+    // One writer per directory: two would hand out the same sequence numbers and ids.
+    try {
+      this.lock = lockDir(dir);
+    } catch (err) {
+      if (this.fd >= 0) this.fs.closeSync(this.fd);
+      this.fd = -1;
+      throw err;
+    }
+    // Ids continue above the journal's and above every block ever reserved, so that ids handed
+    // out but never journaled (a full disk, then a restart) are not handed out again.
+    this.ids = new IdReservation(dir, this.fs as ReserveFs, this.opts.idBlock, (err) => {
+      this.writeErrors++;
+      this.opts.onReserveFailure?.(err as NodeJS.ErrnoException);
+    });
+    load.nextId = this.ids.start(load.nextId);
     return load;
+  }
+
+  /** The next violation id (reserved on disk first; open() first). */
+  takeId(): number {
+    if (!this.ids) throw new Error('Journal.takeId before open()');
+    return this.ids.take();
   }
 
   /** Record an update. 'new' and 'cleared' are durable when this returns (per fsync policy). */
   write(v: Violation, update: ViolationUpdate, now = Date.now()): void {
+    if (update === 'new' && !isViolation(v)) {
+      // The reader would count it damaged (and the API could not serve it): never written.
+      this.invalidRecords++;
+      return;
+    }
     if (update === 'repeat') {
       const p = this.pendingRepeats.get(v.id);
       if (p) return; // already scheduled: the latest count is read from v when flushed
@@ -163,24 +213,49 @@ export class Journal {
       this.fs.closeSync(this.fd);
       this.fd = -1;
     }
-    return this.backlog.length;
+    this.ids?.close();
+    this.lock?.release();
+    this.lock = null;
+    return this.backlog.length + this.unmarkedLost;
   }
 
   private queue(rec: JournalRecord): void {
     const json = JSON.stringify(rec);
+    if (json.length > MAX_RECORD_CHARS - 100) {
+      this.invalidRecords++;
+      return;
+    }
     this.backlog.push({ json, isNew: rec.op === 'new' });
     this.backlogBytes += json.length;
     while (this.backlogBytes > this.maxBacklogBytes && this.backlog.length > 1) {
-      this.backlogBytes -= this.backlog.shift()!.json.length;
+      const old = this.backlog.shift()!;
+      this.backlogBytes -= old.json.length;
+      if (this.unmarkedLost === 0) this.opts.onDrop?.({ dropped: this.droppedRecords + 1 });
       this.droppedRecords++;
+      this.unmarkedLost++;
+      if (old.isNew) this.unmarkedLostNew++;
     }
   }
 
   /** Write the backlog in order; stop at the first failure (the rest waits for the next try). */
   private drain(): void {
     let wrote = false;
+    if (this.unmarkedLost > 0) {
+      // Where the dropped records were: a `lost` record, so the reader counts them, and so the
+      // rotation headers' count of 'new' records still covers their ids.
+      const lost: JournalRecord = {
+        op: 'lost',
+        records: this.unmarkedLost,
+        newRecords: this.unmarkedLostNew,
+      };
+      if (!this.writeRecord(JSON.stringify(lost))) return;
+      this.newWritten += this.unmarkedLostNew;
+      this.unmarkedLost = 0;
+      this.unmarkedLostNew = 0;
+      wrote = true;
+    }
     while (this.backlog.length) {
-      const rec = this.backlog[0]!;
+      const rec = this.backlog.peek()!;
       if (!this.writeRecord(rec.json)) return;
       this.backlog.shift();
       this.backlogBytes -= rec.json.length;

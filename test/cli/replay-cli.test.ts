@@ -218,6 +218,7 @@ describe.concurrent('daxmon replay', () => {
     expect(JSON.parse(second.stdout)).toMatchObject({ violations: { items: [{ id: 'v2' }] } });
     const lines = fs
       .readdirSync(journal)
+      .filter((f) => f.endsWith('.ndjson'))
       .flatMap((f) => fs.readFileSync(path.join(journal, f), 'utf8').trim().split('\n'))
       .map((l) => JSON.parse(l) as { op: string; v: { id: string; kind: string } });
     expect(lines.map((l) => [l.op, l.v.id, l.v.kind])).toEqual([

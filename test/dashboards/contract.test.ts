@@ -46,6 +46,7 @@ describe('metrics contract', () => {
       'daxmon_scan_last_success_timestamp_seconds{} gauge',
       'daxmon_journal_write_errors_total{} counter',
       'daxmon_journal_damaged_records_total{} counter',
+      'daxmon_journal_dropped_records_total{} counter',
       'daxmon_recording_dropped_events_total{} counter',
     ]);
   });

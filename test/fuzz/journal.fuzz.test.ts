@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   encodeRecord,
   idNumber,
+  lineFor,
   parseJournal,
   type JournalRecord,
 } from '../../src/violations/journal-format.js';
@@ -16,11 +17,21 @@ import type { Violation } from '../../src/violations/violation.js';
 import { violation } from '../violations/violation-fixture.js';
 import { corpus, fuzz } from './budget.js';
 
-const figures = { cases: 0, flipCases: 0, damagedDetected: 0, truncations: 0, arbitrary: 0, corpus: 0 };
+const figures = {
+  twoWriters: 0,
+  deep: 0,
+  cases: 0,
+  flipCases: 0,
+  damagedDetected: 0,
+  truncations: 0,
+  arbitrary: 0,
+  corpus: 0,
+};
 afterAll(() => {
   console.log(
     `journal fuzz: ${figures.cases} cases (${figures.arbitrary} arbitrary, ${figures.truncations} truncations, ` +
-      `${figures.flipCases} bit-flip cases, ${figures.corpus} corpus files); ${figures.damagedDetected} damaged records detected`,
+      `${figures.flipCases} bit-flip cases, ${figures.twoWriters} two-writer cases, ${figures.deep} deep-record cases, ` +
+      `${figures.corpus} corpus files); ${figures.damagedDetected} damaged records detected`,
   );
 });
 
@@ -222,6 +233,73 @@ describe('journal reader fuzz', () => {
           for (const n of named) expect(load.nextId, `v${n} is still named`).toBeGreaterThan(n);
         },
       ),
+    );
+  });
+
+  it('two writers on one directory: every repeated sequence number or id is counted damaged, none is served twice', () => {
+    fuzz(
+      fc.property(
+        fc.integer({ min: 1, max: 8 }),
+        fc.integer({ min: 1, max: 8 }),
+        fc.array(fc.boolean(), { minLength: 16, maxLength: 16 }),
+        fc.integer({ min: 1, max: 5000 }),
+        (na, nb, schedule, first) => {
+          figures.twoWriters++;
+          figures.cases++;
+          // Both opened the same journal: both number from `first` and hand out v<first>…
+          const writer = (n: number, who: string) =>
+            Array.from({ length: n }, (_, k) => ({
+              seq: first + k,
+              line: encodeRecord(first + k, { op: 'new', v: violation(first + k, { comm: who }) }),
+            }));
+          const a = writer(na, 'a');
+          const b = writer(nb, 'b');
+          const order: { seq: number; line: string }[] = [];
+          for (const takeA of schedule) {
+            const q = (takeA && a.length) || !b.length ? a : b;
+            if (q.length) order.push(q.shift()!);
+          }
+          order.push(...a, ...b);
+          let max = 0;
+          let dup = 0;
+          for (const r of order) {
+            if (r.seq <= max) dup++;
+            max = Math.max(max, r.seq);
+          }
+          const load = read([Buffer.from(order.map((r) => r.line).join(''), 'utf8')]);
+          sane(load);
+          expect(load.damagedRecords).toBe(dup);
+          expect(dup).toBeGreaterThanOrEqual(Math.min(na, nb));
+          expect(load.violations.length).toBe(na + nb - dup);
+          expect(new Set(load.violations.map((v) => v.id)).size).toBe(load.violations.length);
+          expect(load.nextId).toBeGreaterThan(first + Math.max(na, nb) - 1);
+        },
+      ),
+    );
+  });
+
+  it('a violation nested too deep (or of the wrong shape) is damaged, and the rest is served', () => {
+    fuzz(
+      fc.property(fc.integer({ min: 33, max: 9000 }), fc.integer({ min: 1, max: 3 }), (depth, at) => {
+        figures.deep++;
+        figures.cases++;
+        const lines = [1, 2, 3, 4].map((n) =>
+          n === at + 1
+            ? lineFor(
+                n,
+                JSON.stringify({ op: 'new', v: violation(n, { details: { x: 1 } }) }).replace(
+                  '{"x":1}',
+                  '{"d":'.repeat(depth) + '{}' + '}'.repeat(depth),
+                ),
+              )
+            : encodeRecord(n, { op: 'new', v: violation(n) }),
+        );
+        const load = read([Buffer.from(lines.join(''), 'utf8')]);
+        sane(load);
+        expect(load.damagedRecords).toBe(1);
+        expect(load.violations.map((v) => v.id)).toEqual(['v1', 'v2', 'v3', 'v4'].filter((_, i) => i !== at));
+        expect(load.nextId).toBe(5);
+      }),
     );
   });
 });

@@ -237,6 +237,16 @@ const scan: PanelSpec[] = [
     h: 7,
   }),
   stat({
+    title: 'Journal records dropped in range',
+    description:
+      'Violation journal records dropped from the in-memory backlog (16 MiB) while the disk refused writes: those updates are not in the journal (a lost record marks the gap once the disk takes writes again). Free space in the journal directory.',
+    queries: [{ expr: sum(increase(dsel('daxmon_journal_dropped_records_total'), RANGE)), instant: true }],
+    unit: 'short',
+    thresholds: badAbove(1),
+    w: 4,
+    h: 7,
+  }),
+  stat({
     title: 'Recording events dropped in range',
     description:
       'Events --record could not write because its file did not keep up (the recording marks each gap with events_lost). Zero unless a recording runs on a slow disk.',
