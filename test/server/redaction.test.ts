@@ -191,18 +191,19 @@ describe('depth', () => {
     }
   });
 
-  it('a deeply nested journal record is served, not a 500', async () => {
+  it('a deeply nested journal record is never a 500: the journal counts it damaged, the API says so', async () => {
     const n = 100_000;
     const json = JSON.stringify({ ...addressRecord('v9', '2026-11-25T12:00:00.000Z'), details: 0 });
     const record = json.replace('"details":0', `"details":${'{"a":'.repeat(n)}1${'}'.repeat(n)}`);
     const dw = await httpWorld({ journalDir: journalWith([record]), apiToken: TOKEN });
     try {
       for (const headers of [{}, { authorization: `Bearer ${TOKEN}` }]) {
-        for (const url of ['/api/violations/v9', '/api/violations']) {
-          const r = await dw.app.inject({ url, headers });
-          expect(r.statusCode, url).toBe(200);
-          expect(r.body).toContain(TOO_DEEP);
-        }
+        const one = await dw.app.inject({ url: '/api/violations/v9', headers });
+        expect(one.statusCode).toBe(404);
+        expect(one.json().code).toMatch(/^DAXMON_E_API_/);
+        const list = await dw.app.inject({ url: '/api/violations', headers });
+        expect(list.statusCode).toBe(200);
+        expect(list.json().damagedRecords).toBe(1);
       }
     } finally {
       await dw.app.close();
