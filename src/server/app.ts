@@ -162,7 +162,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
               'DAXMON_E_API_NO_SCAN',
               d.scan
                 ? `pgmap ${p.id} has not been scanned yet; retry after the first scan`
-                : 'the struct-page scanner is not running (daxmon run --scan-interval-seconds N, as root)',
+                : 'the struct-page scanner is not running (daxmon run --scan-interval-seconds N, as root or through the daxmon-caps launcher: docs/privileges.md)',
             ),
           );
       const fromPfn = q.fromPfn ?? p.ranges[0]!.pfn;
