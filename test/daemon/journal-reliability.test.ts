@@ -15,26 +15,15 @@ import { openRecording } from '../../src/daemon/recording.js';
 import { createRecordingDecoder } from '../../src/events/recording.js';
 import type { DaxEvent } from '../../src/events/types.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
-import { gatherKernelFacts } from '../../src/kernel/gather.js';
 import { Journal, readJournal, type JournalFs } from '../../src/violations/journal.js';
-import { fixture } from '../kernel/helpers/fixtures.js';
 import { violation } from '../violations/violation-fixture.js';
+import { daemonFixtureFacts } from './fixtures/daemon-facts.js';
 
-const NOWHERE = '/nonexistent-daxmon-root';
 let facts: KernelFacts;
 let dir: string;
 
 beforeAll(async () => {
-  facts = await gatherKernelFacts({
-    release: '7.3.4+deb13-amd64',
-    procRoot: fixture('new-7.3', 'proc'),
-    sysRoot: fixture('pmem', 'sys'),
-    devRoot: fixture('pmem', 'dev'),
-    bootRoot: NOWHERE,
-    modulesRoot: NOWHERE,
-    progTypes: false,
-    tools: false,
-  });
+  facts = await daemonFixtureFacts();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-daemon-journal-'));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

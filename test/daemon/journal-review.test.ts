@@ -8,25 +8,14 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
-import { gatherKernelFacts } from '../../src/kernel/gather.js';
 import { encodeRecord, lineFor } from '../../src/violations/journal-format.js';
-import { fixture } from '../kernel/helpers/fixtures.js';
 import { violation } from '../violations/violation-fixture.js';
+import { daemonFixtureFacts } from './fixtures/daemon-facts.js';
 
 let facts: KernelFacts;
 let dir: string;
-const NOWHERE = '/nonexistent-daxmon-root';
 beforeAll(async () => {
-  facts = await gatherKernelFacts({
-    release: '7.3.4+deb13-amd64',
-    procRoot: fixture('new-7.3', 'proc'),
-    sysRoot: fixture('pmem', 'sys'),
-    devRoot: fixture('pmem', 'dev'),
-    bootRoot: NOWHERE,
-    modulesRoot: NOWHERE,
-    progTypes: false,
-    tools: false,
-  });
+  facts = await daemonFixtureFacts();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-journal-review-daemon-'));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

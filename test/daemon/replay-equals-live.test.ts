@@ -13,14 +13,12 @@ import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { confirmationEvent } from '../../src/daemon/wait-confirmer.js';
 import type { DaxEvent } from '../../src/events/types.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
-import { gatherKernelFacts } from '../../src/kernel/gather.js';
 import type { Backend, StreamDecoder } from '../../src/probes/backend.js';
 import { replay } from '../../src/replay.js';
 import type { Violation } from '../../src/violations/violation.js';
 import { DEV, INO, PMEM_PFN, Stream } from '../helpers/events.js';
-import { fixture } from '../kernel/helpers/fixtures.js';
+import { daemonFixtureFacts } from './fixtures/daemon-facts.js';
 
-const NOWHERE = '/nonexistent-daxmon-root';
 const SCRIPTED = path.join(__dirname, 'fixtures', 'scripted-backend.mjs');
 const TID = 5151;
 
@@ -28,16 +26,7 @@ let facts: KernelFacts;
 let dir: string;
 
 beforeAll(async () => {
-  facts = await gatherKernelFacts({
-    release: '7.3.4+deb13-amd64',
-    procRoot: fixture('new-7.3', 'proc'),
-    sysRoot: fixture('pmem', 'sys'),
-    devRoot: fixture('pmem', 'dev'),
-    bootRoot: NOWHERE,
-    modulesRoot: NOWHERE,
-    progTypes: false,
-    tools: false,
-  });
+  facts = await daemonFixtureFacts();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-replay-live-'));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));

@@ -11,33 +11,22 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startDaemon, type DaemonOptions, type RunningDaemon } from '../../src/daemon/daemon.js';
 import type { DaxEvent } from '../../src/events/types.js';
 import type { KernelFacts } from '../../src/kernel/facts.js';
-import { gatherKernelFacts } from '../../src/kernel/gather.js';
 import type { Backend, StreamDecoder } from '../../src/probes/backend.js';
 import { libbpfBackend } from '../../src/probes/libbpf/plan.js';
 import { replay } from '../../src/replay.js';
 import { Journal } from '../../src/violations/journal.js';
 import type { Violation } from '../../src/violations/violation.js';
 import { PMEM_PFN, Stream } from '../helpers/events.js';
-import { fixture } from '../kernel/helpers/fixtures.js';
+import { DAEMON_FIXTURE_RELEASE, daemonFixtureFacts } from './fixtures/daemon-facts.js';
 
-const RELEASE = '7.3.4+deb13-amd64';
-const NOWHERE = '/nonexistent-daxmon-root';
+const RELEASE = DAEMON_FIXTURE_RELEASE;
 const SCRIPTED = path.join(__dirname, 'fixtures', 'scripted-backend.mjs');
 
 let facts: KernelFacts;
 let dir: string;
 
 beforeAll(async () => {
-  facts = await gatherKernelFacts({
-    release: RELEASE,
-    procRoot: fixture('new-7.3', 'proc'),
-    sysRoot: fixture('pmem', 'sys'),
-    devRoot: fixture('pmem', 'dev'),
-    bootRoot: NOWHERE,
-    modulesRoot: NOWHERE,
-    progTypes: false,
-    tools: false,
-  });
+  facts = await daemonFixtureFacts();
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-daemon-'));
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
