@@ -7,7 +7,12 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { judgeWait, procWaitConfirmer, statState } from '../../src/daemon/wait-confirmer.js';
+import {
+  confirmationEvent,
+  judgeWait,
+  procWaitConfirmer,
+  statState,
+} from '../../src/daemon/wait-confirmer.js';
 import type { Candidate } from '../../src/checks/types.js';
 import { EVENT_TYPES } from '../../src/events/types.js';
 import { buildPipeline } from '../../src/pipeline.js';
@@ -97,18 +102,7 @@ describe('confirm before you accuse', () => {
     if (answer)
       p.confirmWith((c) => {
         asked.push(c);
-        return {
-          type: 'wait_confirmation',
-          t: c.t,
-          pid: c.pid,
-          comm: 'daxmon',
-          tid: c.tid,
-          beginT: c.beginT,
-          severity: c.severity,
-          outcome: answer,
-          taskAlive,
-          detail: 'test',
-        };
+        return confirmationEvent(c, { outcome: answer, taskAlive, detail: 'test' });
       });
     const s = new Stream('new').pgmap();
     busy(begin(s, 7));
