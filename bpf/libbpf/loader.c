@@ -61,6 +61,9 @@ struct want {
 	bool loadable;
 	bool attached;
 	struct bpf_link *link;
+	int fd;			/* the loaded program, for bpf_obj_get_info_by_fd */
+	uint64_t seen_runs;	/* run_cnt / recursion_misses last reported */
+	uint64_t seen_misses;
 	unsigned int verified_insns;
 	char error[512];
 };
@@ -89,7 +92,7 @@ static struct {
 	struct hook hooks[MAX_HOOKS];
 	int n_hooks;
 	bool enable_all;
-	bool strict, list, text, verbose, verify;
+	bool strict, list, text, verbose, verify, no_run_stats;
 	unsigned int ringbuf_mb;
 	struct daxmon_range ranges[MAX_USER_RANGES];
 	int n_ranges;
@@ -308,6 +311,31 @@ static void sb_str(struct sbuf *b, const char *s)
 			sb_add(b, "%c", c);
 	}
 	sb_add(b, "\"");
+}
+
+/*
+ * One JSON frame placed *before* everything not yet handed to the writer. Used for program
+ * statistics: a skipped run happened before the read that saw it, so every record produced after
+ * the skip was consumed after the previous read, i.e. is still in obuf (docs/backend-protocol.md
+ * "prog_stats"). Putting the gap marker in front of them errs on the early side, never late.
+ */
+static void out_json_head(const char *json)
+{
+	size_t len = strlen(json);
+	struct daxmon_frame_hdr h = { .len = len, .kind = DAXMON_FRAME_JSON,
+				      .version = DAXMON_WIRE_VERSION };
+	size_t n = sizeof(h) + len;
+
+	if (opt.text) {
+		out_json(json);
+		return;
+	}
+	frame_close();
+	obuf_reserve(n);
+	memmove(obuf + n, obuf, olen);
+	memcpy(obuf, &h, sizeof(h));
+	memcpy(obuf + sizeof(h), json, len);
+	olen += n;
 }
 
 static void sb_emit(struct sbuf *b)
@@ -1076,6 +1104,58 @@ static void poll_counters(bool final)
 	sb_emit(&b);
 }
 
+/* ---- program statistics (docs/kernel-model.md §11) -------------------------------------------------- */
+
+/* Held while streaming: the kernel counts run_cnt/run_time_ns while any such fd is open. */
+static int run_stats_fd = -1;
+static bool run_stats_on;
+#define RUNS_REPORT_MS 10000
+
+/*
+ * Read every attached program's bpf_prog_info and send one `prog_stats` frame, at the head of the
+ * pending output, listing the programs whose recursion_misses grew (and, with all_runs, every
+ * program whose run count changed). Called before each handoff of records to the writer.
+ */
+static void poll_prog_stats(bool all_runs, bool final)
+{
+	struct sbuf b = {};
+	int n = 0;
+
+	for (int i = 0; i < opt.n_want; i++) {
+		struct want *w = &opt.want[i];
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+		char probe[128];
+		bool runs_known;
+
+		if (!w->link || w->fd < 0 || bpf_obj_get_info_by_fd(w->fd, &info, &len))
+			continue;
+		if (info.recursion_misses == w->seen_misses && (!all_runs || info.run_cnt == w->seen_runs))
+			continue;
+		runs_known = run_stats_on || info.run_cnt > 0;
+		prog_probe(w->name, probe, sizeof(probe));
+		sb_add(&b, n++ ? "," : "{\"kind\":\"prog_stats\",\"run_stats\":%s,\"final\":%s,\"programs\":[",
+		       run_stats_on ? "true" : "false", final ? "true" : "false");
+		sb_add(&b, "{\"program\":");
+		sb_str(&b, w->name);
+		sb_add(&b, ",\"probe\":");
+		sb_str(&b, probe);
+		sb_add(&b, ",\"id\":%u,\"missed\":%" PRIu64 ",\"misses\":%" PRIu64 ",\"runs\":", info.id,
+		       (uint64_t)info.recursion_misses - w->seen_misses, (uint64_t)info.recursion_misses);
+		if (runs_known)
+			sb_add(&b, "%" PRIu64 "}", (uint64_t)info.run_cnt);
+		else
+			sb_add(&b, "null}");
+		w->seen_misses = info.recursion_misses;
+		w->seen_runs = info.run_cnt;
+	}
+	if (!n)
+		return;
+	sb_add(&b, "]}");
+	out_json_head(b.s);
+	free(b.s);
+}
+
 /* ---- main -------------------------------------------------------------------------------------------- */
 
 static void on_signal(int sig)
@@ -1098,7 +1178,7 @@ static void usage(FILE *f)
 		"usage: daxmon-loader [--enable HOOK,...|all] [--strict] [--ringbuf-mb N]\n"
 		"                     [--pgmap-range START:NR ...] [--stacks none|default|all]\n"
 		"                     [--flush-ms N] [--zone-shift N] [--list] [--text] [--verbose]\n"
-		"                     [--verify] OBJECT\n"
+		"                     [--verify] [--no-run-stats] OBJECT\n"
 		"  HOOK = PROG[+PROG...][|PROG[+PROG...]...]: alternatives in preference order,\n"
 		"  PROG = NAME[@TARGET] (TARGET overrides the section's function or tracepoint)\n"
 		"Streams daxmon records as frames on stdout (docs/backend-protocol.md).\n");
@@ -1179,6 +1259,7 @@ static void parse_args(int argc, char **argv)
 		{ "text", no_argument, NULL, 't' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "verify", no_argument, NULL, 'V' },
+		{ "no-run-stats", no_argument, NULL, 'N' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
@@ -1260,6 +1341,9 @@ static void parse_args(int argc, char **argv)
 		case 'v':
 			opt.verbose = true;
 			break;
+		case 'N':
+			opt.no_run_stats = true;
+			break;
 		case 'V':
 			opt.verify = true;
 			break;
@@ -1291,7 +1375,7 @@ int main(int argc, char **argv)
 	unsigned int ring_bytes;
 	int n_attached = 0, n_failed = 0, err;
 	uint32_t sleep_bits = 0;
-	uint64_t last_flush, last_counters;
+	uint64_t last_flush, last_counters, last_runs;
 
 	parse_args(argc, argv);
 	libbpf_set_print(libbpf_log);
@@ -1508,6 +1592,12 @@ int main(int argc, char **argv)
 		w->attached = w->link != NULL;
 		if (!w->attached)
 			continue;
+		{
+			/* seen_* start at 0: misses before streaming started are reported too */
+			struct bpf_program *q = bpf_object__find_program_by_name(obj, w->name);
+
+			w->fd = q ? bpf_program__fd(q) : -1;
+		}
 		if (strstr(w->name, "__xfs_wait_dax_page"))
 			sleep_bits |= 1U << DAXMON_FN_XFS_BREAK_DAX_LAYOUTS;
 		if (strstr(w->name, "__ext4_wait_dax_page"))
@@ -1547,8 +1637,14 @@ int main(int argc, char **argv)
 	sb_emit(&b);
 	out_flush();
 
+	/* run_cnt for misses per million runs; costs every BPF program on the host two clock reads per
+	 * run while held (docs/kernel-model.md §11). recursion_misses is counted regardless. */
+	if (!opt.no_run_stats) {
+		run_stats_fd = bpf_enable_stats(BPF_STATS_RUN_TIME);
+		run_stats_on = run_stats_fd >= 0;
+	}
 	writer_start();
-	last_flush = last_counters = now_ms();
+	last_flush = last_counters = last_runs = now_ms();
 	while (!stop) {
 		uint64_t t;
 
@@ -1569,10 +1665,16 @@ int main(int argc, char **argv)
 		}
 		t = now_ms();
 		if (t - last_counters >= COUNTER_POLL_MS) {
+			bool runs = t - last_runs >= RUNS_REPORT_MS;
+
+			poll_prog_stats(runs, false);
+			if (runs)
+				last_runs = t;
 			poll_counters(false);
 			last_counters = t;
 		}
 		if (olen >= OUT_FLUSH_BYTES || (olen && t - last_flush >= opt.flush_ms)) {
+			poll_prog_stats(false, false);
 			out_handoff();
 			last_flush = t;
 		} else if (!olen) {
@@ -1580,9 +1682,12 @@ int main(int argc, char **argv)
 		}
 	}
 	ring_buffer__consume(rb);
+	poll_prog_stats(true, true);
 	poll_counters(true);
 	out_flush();
 	ring_buffer__free(rb);
+	if (run_stats_fd >= 0)
+		close(run_stats_fd);
 	bpf_object__close(obj);
 	return 0;
 }

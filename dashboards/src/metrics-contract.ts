@@ -73,7 +73,15 @@ export type ViolationKind = (typeof VIOLATION_KINDS)[number];
 
 export const VIOLATION_SEVERITIES = ['warning', 'error'] as const;
 export const PGMAP_TYPES = ['fs_dax', 'generic', 'private', 'coherent', 'pci_p2pdma'] as const;
-export const FOLIO_STATES = ['idle', 'mapped', 'pinned', 'referenced', 'free', 'uncertain'] as const;
+export const FOLIO_STATES = [
+  'idle',
+  'mapped',
+  'pinned',
+  'referenced',
+  'free',
+  'mapped_unknown',
+  'uncertain',
+] as const;
 export const REFCOUNT_MODELS = ['old', 'new'] as const;
 export const SCAN_DRIFT_FIELDS = ['refcount', 'mapcount', 'state'] as const;
 
@@ -90,8 +98,20 @@ export const DAXMON_METRICS = {
   daxmon_events_lost_total: {
     type: 'counter',
     source: 'daxmon',
-    help: 'Events the kernel side dropped (ring buffer or bpftrace lost events).',
-    labels: { backend: BACKENDS },
+    help: 'Events the kernel side never delivered: ring buffer or bpftrace lost events (reason buffer), program runs the kernel skipped (reason recursion_miss).',
+    labels: { backend: BACKENDS, reason: ['buffer', 'recursion_miss'] },
+  },
+  daxmon_probe_missed_total: {
+    type: 'counter',
+    source: 'daxmon',
+    help: 'Program runs the kernel skipped, per logical probe.',
+    labels: { backend: BACKENDS, probe: null },
+  },
+  daxmon_program_runs: {
+    type: 'gauge',
+    source: 'daxmon',
+    help: "The kernel's run count per attached program (with run statistics on).",
+    labels: { backend: BACKENDS, probe: null, program: null },
   },
   daxmon_violations_total: {
     type: 'counter',

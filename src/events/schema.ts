@@ -131,6 +131,14 @@ export const EVENT_SCHEMA: Record<EventType, FieldSpec[]> = {
     f('detail', 'str'),
   ],
   clock_tick: [],
+  probe_missed: [
+    f('backend', { enum: BACKENDS }),
+    f('probe', 'str'),
+    f('program', 'str'),
+    f('missed', 'uint'),
+    f('runs', 'uint?'),
+    f('misses', 'uint'),
+  ],
   wait_confirmation: [
     f('tid', 'uint'),
     f('beginT', 'uint'),

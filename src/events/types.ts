@@ -338,6 +338,23 @@ export interface WaitConfirmation extends EventBase {
   detail: string;
 }
 
+/**
+ * The kernel skipped runs of a probe's program (docs/kernel-model.md §11): `missed` runs since the
+ * last report never produced their event, so they are events lost (reason `recursion_miss`), and
+ * a gap in whatever state the probe feeds. `runs`/`misses` are the program's totals as the kernel
+ * counts them (`bpf_prog_info.run_cnt`/`recursion_misses`; kprobe `missed`); `runs` is null when
+ * run statistics are off. Reports with `missed` 0 only refresh the totals.
+ */
+export interface ProbeMissed extends EventBase {
+  type: 'probe_missed';
+  backend: BackendName;
+  probe: string;
+  program: string;
+  missed: number;
+  runs: number | null;
+  misses: number;
+}
+
 export interface ProbeStatus extends EventBase {
   type: 'probe_status';
   backend: BackendName;
@@ -371,7 +388,8 @@ export type DaxEvent =
   | EventsLost
   | ProbeStatus
   | ClockTick
-  | WaitConfirmation;
+  | WaitConfirmation
+  | ProbeMissed;
 
 export type EventType = DaxEvent['type'];
 export type EventOf<T extends EventType> = Extract<DaxEvent, { type: T }>;
@@ -403,6 +421,7 @@ export const EVENT_TYPES = [
   // Appended, never inserted: the binary format's tag is the index here (old recordings stay readable).
   'clock_tick',
   'wait_confirmation',
+  'probe_missed',
 ] as const satisfies readonly EventType[];
 
 /** Events that concern one folio and carry its pfn. */

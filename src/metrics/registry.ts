@@ -12,7 +12,7 @@ import { FOLIO_STATES } from '../state/folio-store.js';
 import type { ScanService } from '../scan/service.js';
 import { DRIFT_FIELDS } from '../scan/reconcile.js';
 import type { Pgmap } from '../state/pgmaps.js';
-import type { DaxState } from '../state/state.js';
+import { LOST_REASONS, type DaxState } from '../state/state.js';
 import type { OpenWait } from '../state/waits.js';
 import type { Violation } from '../violations/violation.js';
 
@@ -69,13 +69,36 @@ export class DaxmonMetrics {
     });
     new client.Counter({
       name: 'daxmon_events_lost_total',
-      help: 'Events the kernel side could not deliver (ring buffer full, bpftrace lost samples).',
-      labelNames: ['backend'],
+      help: 'Events the kernel never delivered, by reason: buffer (ring buffer full, bpftrace lost samples), recursion_miss (the kernel skipped a program run, docs/kernel-model.md §11).',
+      labelNames: ['backend', 'reason'],
       registers: [r],
       collect() {
         this.reset();
-        for (const b of ['libbpf', 'bpftrace'] as const)
-          this.inc({ backend: b }, state.lostByBackend.get(b) ?? 0);
+        for (const backend of ['libbpf', 'bpftrace'] as const)
+          for (const reason of LOST_REASONS)
+            this.inc({ backend, reason }, state.lostByReason.get(`${backend}:${reason}`) ?? 0);
+      },
+    });
+    new client.Counter({
+      name: 'daxmon_probe_missed_total',
+      help: 'Program runs the kernel skipped (recursion_misses, kprobe missed) per logical probe since daxmon started: events lost, a gap in the state the probe feeds (docs/kernel-model.md §11).',
+      labelNames: ['backend', 'probe'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const m of state.missesByProbe.values())
+          this.inc({ backend: m.backend, probe: m.probe }, m.missed);
+      },
+    });
+    new client.Gauge({
+      name: 'daxmon_program_runs',
+      help: "The kernel's run count of each attached program (bpf_prog_info.run_cnt, with run statistics on), refreshed every 10 s: the denominator of misses per million runs.",
+      labelNames: ['backend', 'probe', 'program'],
+      registers: [r],
+      collect() {
+        this.reset();
+        for (const p of state.programStats.values())
+          if (p.runs !== null) this.set({ backend: p.backend, probe: p.probe, program: p.program }, p.runs);
       },
     });
     this.violations = new client.Counter({
@@ -126,7 +149,7 @@ export class DaxmonMetrics {
     });
     new client.Gauge({
       name: 'daxmon_pgmap_folios',
-      help: 'Folios per pgmap and state (after a scan every folio of the pgmap, untracked ones idle); "uncertain" counts tracked ones not re-read since a gap.',
+      help: 'Folios per pgmap and state (after a scan every folio of the pgmap, untracked ones idle); "uncertain" counts tracked ones not re-read since a gap; "mapped_unknown" (old model, before 6.15): mapped through a devmap entry at some point, whether still mapped is not observable (no unmap hook; docs/kernel-model.md §12).',
       labelNames: ['pgmap', 'state'],
       registers: [r],
       collect() {

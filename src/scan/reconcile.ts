@@ -140,7 +140,7 @@ function getRefsExplain(
  */
 function sameState(tracked: number, flags: number, truth: number, model: RefcountModel): boolean {
   if (tracked === truth) return true;
-  if (model === 'old' && tracked === STATE_CODE.mapped && (flags & FLAG.DEVMAP_MAPPED) !== 0)
+  if (model === 'old' && tracked === STATE_CODE.mapped_unknown && (flags & FLAG.DEVMAP_MAPPED) !== 0)
     return truth === STATE_CODE.idle || truth === STATE_CODE.referenced;
   if (tracked === STATE_CODE.free && truth === STATE_CODE.idle) return true;
   return false;

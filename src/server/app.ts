@@ -103,6 +103,9 @@ export function buildServer(d: ServerDeps): FastifyInstance {
         total: s.eventsTotal,
         byType: eventCountsByType(s),
         lost: Object.fromEntries(s.lostByBackend),
+        /** By `backend:reason` (buffer, recursion_miss: docs/kernel-model.md §11). */
+        lostByReason: Object.fromEntries(s.lostByReason),
+        missedByProbe: [...s.missesByProbe.values()],
       },
       backends: d.backends(),
       probes: [...s.probes.values()],
@@ -111,6 +114,14 @@ export function buildServer(d: ServerDeps): FastifyInstance {
         tracked: s.folios.size,
         /** Summed over the pgmaps not torn down, as daxmon_pgmap_folios (untracked scanned folios idle). */
         byState: all.byState,
+        ...(s.model === 'old'
+          ? {
+              stateNotes: {
+                mapped_unknown:
+                  'mapped through a devmap entry since its DAX entry was inserted; whether it is still mapped is not observable on this kernel (no unmap hook, no mapcount: docs/kernel-model.md §12)',
+              },
+            }
+          : {}),
         uncertain: all.uncertain,
         bytes: s.folios.bytes + s.history.bytes,
         outsidePgmap: s.outsidePgmap,

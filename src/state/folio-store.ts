@@ -10,7 +10,12 @@
  */
 
 /** Lifecycle state of a folio, derived from its counts (see classify() in refcount-model.ts). */
-export const FOLIO_STATES = ['idle', 'mapped', 'pinned', 'referenced', 'free'] as const;
+/**
+ * `mapped_unknown`: old model only: mapped through a devmap PTE/PMD at some point since its DAX
+ * entry was inserted; whether it is still mapped cannot be observed (no unmap hook, no mapcount:
+ * docs/kernel-model.md §12), so daxmon does not claim `mapped`.
+ */
+export const FOLIO_STATES = ['idle', 'mapped', 'pinned', 'referenced', 'free', 'mapped_unknown'] as const;
 export type FolioState = (typeof FOLIO_STATES)[number];
 export const STATE_CODE: Readonly<Record<FolioState, number>> = {
   idle: 0,
@@ -18,6 +23,7 @@ export const STATE_CODE: Readonly<Record<FolioState, number>> = {
   pinned: 2,
   referenced: 3,
   free: 4,
+  mapped_unknown: 5,
 };
 
 /** Bits of the `flags` column. */

@@ -45,7 +45,9 @@ export function classify(
 ): number {
   if (freed && refcount === 0) return STATE_CODE.free;
   if (gupRefs > 0) return STATE_CODE.pinned;
-  if (mapcount > 0 || devmapMapped) return STATE_CODE.mapped;
+  if (mapcount > 0) return STATE_CODE.mapped;
+  // Old model: a devmap mapping was seen, its unmap is invisible (docs/kernel-model.md §12).
+  if (devmapMapped) return STATE_CODE.mapped_unknown;
   if (refcount > idle) return STATE_CODE.referenced;
   return STATE_CODE.idle;
 }

@@ -24,6 +24,7 @@ import { FolioHistory } from './history.js';
 import { InodeTable } from './inodes.js';
 import { PgmapRegistry, type Pgmap } from './pgmaps.js';
 import { classify, faultSucceeded, idleRefcount, pinRefs } from './refcount-model.js';
+import { missScope } from './miss-scope.js';
 import { WaitTable, MAX_BUSY_PFNS_PER_WAIT, type OpenWait } from './waits.js';
 
 export interface StateObserver {
@@ -45,6 +46,17 @@ export interface Bucket {
   readonly stateCounts: Int32Array;
   uncertain: number;
   tracked: number;
+}
+
+export const LOST_REASONS = ['buffer', 'recursion_miss'] as const;
+export type LostReason = (typeof LOST_REASONS)[number];
+
+export interface ProgramStats {
+  backend: BackendName;
+  probe: string;
+  program: string;
+  runs: number | null;
+  misses: number;
 }
 
 export interface ProbeState {
@@ -80,6 +92,12 @@ export class DaxState {
   readonly eventsByType = new Float64Array(EVENT_TYPES.length);
   eventsTotal = 0;
   readonly lostByBackend = new Map<BackendName, number>();
+  /** Lost events by `backend:reason` (buffer: ring/perf buffer overflow; recursion_miss: skipped runs). */
+  readonly lostByReason = new Map<string, number>();
+  /** Skipped runs per `backend:probe` (docs/kernel-model.md §11). */
+  readonly missesByProbe = new Map<string, { backend: BackendName; probe: string; missed: number }>();
+  /** The kernel's latest run/miss totals per `backend:program`. */
+  readonly programStats = new Map<string, ProgramStats>();
   readonly probes = new Map<string, ProbeState>();
   readonly backendsUp = new Map<BackendName, boolean>();
   gupLongtermRefused = 0;
@@ -225,6 +243,9 @@ export class DaxState {
         f.refcount[row] = e.refcount - e.nr;
         f.mapcount[row] = Math.max(0, e.mapcount - e.nr);
         f.flags[row] = f.flags[row]! | FLAG.INFERRED;
+        // The kernel read a mapping of it: whatever free daxmon saw, it was mapped again since
+        // (its map may have been a skipped run, issue 11): a later free is not a second free.
+        if (e.mapcount > 0) f.flags[row] = f.flags[row]! & ~FLAG.FREED;
         this.settle(row, e, true);
         return;
       }
@@ -337,9 +358,29 @@ export class DaxState {
         this.markGap();
         return;
       case 'events_lost':
-        this.lostByBackend.set(e.backend, (this.lostByBackend.get(e.backend) ?? 0) + e.count);
+        this.addLost(e.backend, 'buffer', e.count);
         this.markGap();
         return;
+      case 'probe_missed': {
+        const key = `${e.backend}:${e.probe}`;
+        const m = this.missesByProbe.get(key) ?? { backend: e.backend, probe: e.probe, missed: 0 };
+        m.missed += e.missed;
+        this.missesByProbe.set(key, m);
+        this.programStats.set(`${e.backend}:${e.program}`, {
+          backend: e.backend,
+          probe: e.probe,
+          program: e.program,
+          runs: e.runs,
+          misses: e.misses,
+        });
+        if (e.missed === 0) return;
+        this.addLost(e.backend, 'recursion_miss', e.missed);
+        // docs/kernel-model.md §11: a skipped run is a gap in the state its probe feeds.
+        const scope = missScope(e.probe);
+        if (scope === 'folios') this.markGap();
+        else if (scope === 'waits') this.waits.markAllUncertain();
+        return;
+      }
       case 'probe_status':
         this.probes.set(`${e.backend}:${e.probe}`, {
           backend: e.backend,
@@ -351,6 +392,12 @@ export class DaxState {
       default:
         assertNever(e);
     }
+  }
+
+  private addLost(backend: BackendName, reason: LostReason, n: number): void {
+    this.lostByBackend.set(backend, (this.lostByBackend.get(backend) ?? 0) + n);
+    const key = `${backend}:${reason}`;
+    this.lostByReason.set(key, (this.lostByReason.get(key) ?? 0) + n);
   }
 
   /**
@@ -422,7 +469,10 @@ export class DaxState {
   private settle(row: number, e: FolioEvent, reading: boolean): void {
     const f = this.folios;
     const b = this.bucketOf(row);
-    if (reading && f.gapGen[row] !== this.gapGen) {
+    // Only a struct-page scan re-certifies a row a gap made uncertain (docs/kernel-model.md §11):
+    // an event's reading says nothing about the events the gap lost (a missed map before a free,
+    // a missed insert before an unmap), and the lifecycle flags rest on those.
+    if (reading && e.type === 'refcount_sample' && f.gapGen[row] !== this.gapGen) {
       f.gapGen[row] = this.gapGen;
       if (b.uncertain > 0) b.uncertain--;
     }

@@ -151,7 +151,7 @@ describe('confirm before you accuse', () => {
 
   it('old binary recordings keep their tags: the new types are appended', () => {
     expect(EVENT_TYPES.indexOf('probe_status')).toBe(21);
-    expect(EVENT_TYPES.slice(22)).toEqual(['clock_tick', 'wait_confirmation']);
+    expect(EVENT_TYPES.slice(22)).toEqual(['clock_tick', 'wait_confirmation', 'probe_missed']);
   });
 });
 

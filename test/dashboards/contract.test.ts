@@ -20,7 +20,9 @@ describe('metrics contract', () => {
     );
     expect(shape).toEqual([
       'daxmon_events_total{type} counter',
-      'daxmon_events_lost_total{backend} counter',
+      'daxmon_events_lost_total{backend,reason} counter',
+      'daxmon_probe_missed_total{backend,probe} counter',
+      'daxmon_program_runs{backend,probe,program} gauge',
       'daxmon_violations_total{kind,severity} counter',
       'daxmon_violations_suppressed_total{kind} counter',
       'daxmon_check_active{kind} gauge',

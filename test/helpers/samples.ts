@@ -148,4 +148,14 @@ export const SAMPLE_EVENTS: DaxEvent[] = [
     taskAlive: false,
     detail: 'task 5151 of pid 4242 is gone',
   },
+  {
+    ...b,
+    type: 'probe_missed',
+    backend: 'libbpf',
+    probe: 'folio_map_pte',
+    program: 'folio_map_pte__fexit__vmf_insert_page_mkwrite',
+    missed: 3,
+    runs: 1_000_000,
+    misses: 335,
+  },
 ];

@@ -844,6 +844,49 @@ describe('JSON meta frames', () => {
     expect(h.events).toMatchObject([{ type: 'events_lost', backend: 'libbpf', count: 1234 }]);
   });
 
+  it('prog_stats becomes one probe_missed per program, in stream order before the records after it', () => {
+    const h = harness();
+    h.push(
+      json({
+        kind: 'prog_stats',
+        run_stats: true,
+        final: false,
+        programs: [
+          {
+            program: 'folio_map_pte__fexit__vmf_insert_page_mkwrite',
+            probe: 'folio_map_pte',
+            id: 41,
+            missed: 3,
+            misses: 335,
+            runs: 2_000_000,
+          },
+          {
+            program: 'layout_break__fentry__dax_break_layout',
+            probe: 'layout_break',
+            id: 42,
+            missed: 0,
+            misses: 0,
+            runs: null,
+          },
+          { program: 7, missed: 1, misses: 1 },
+        ],
+      }),
+      records({ type: R.FOLIO_MAP, pfn: 9n }),
+    );
+    expect(h.events.map((e) => e.type)).toEqual(['probe_missed', 'probe_missed', 'folio_map']);
+    expect(h.events[0]).toMatchObject({
+      type: 'probe_missed',
+      backend: 'libbpf',
+      probe: 'folio_map_pte',
+      program: 'folio_map_pte__fexit__vmf_insert_page_mkwrite',
+      missed: 3,
+      misses: 335,
+      runs: 2_000_000,
+    });
+    expect(h.events[1]).toMatchObject({ probe: 'layout_break', missed: 0, runs: null });
+    expect(h.logged.some((l) => l.msg.includes('malformed prog_stats entry'))).toBe(true);
+  });
+
   it('stack frames make later records with that stack id carry the stack; unknown ids carry none', () => {
     const h = harness();
     h.push(records({ type: R.FOLIO_MAP, pfn: 1n, stackId: 5 }));

@@ -153,8 +153,12 @@ export const TRANSFORMS: readonly Transform[] = [
       const m = at(s, firstPteMap(s), 'folio_map');
       const last = s.events[s.events.length - 1]!;
       const idle = src.header.kernel.model === 'new' ? 0 : 1;
+      // The recording's closing backend_stopped is a gap: a folio suspect across it is no
+      // evidence (docs/kernel-model.md §11), so the edit happens before the backend stops.
+      const stop = last.type === 'backend_stopped' ? s.events.pop()! : undefined;
+      const prev = s.events[s.events.length - 1]!;
       s.events.push({
-        t: last.t + 1000,
+        t: prev.t + 1000,
         pid: m.pid,
         comm: m.comm,
         type: 'folio_idle',
@@ -162,7 +166,8 @@ export const TRANSFORMS: readonly Transform[] = [
         order: 0,
         refcount: idle + 1,
       });
-      s.events.push({ ...s.events[indexOf(s, 'probe_status')]!, t: last.t + 31e9 });
+      s.events.push({ ...s.events[indexOf(s, 'probe_status')]!, t: prev.t + 31e9 });
+      if (stop) s.events.push({ ...stop, t: prev.t + 32e9 });
       return { stream: s, pfn: m.pfn };
     },
   },

@@ -108,7 +108,7 @@ describe('reconciliation of tracked folios with a struct-page scan', () => {
     const s = new Stream('old').pgmap().insert(PMEM_PFN).map(PMEM_PFN, 1, 0);
     const { pipeline } = run('old', s);
     const st = pipeline.state;
-    expect(st.folios.state[st.folios.find(PMEM_PFN)]).toBe(STATE_CODE.mapped);
+    expect(st.folios.state[st.folios.find(PMEM_PFN)]).toBe(STATE_CODE.mapped_unknown);
     const r = reconcileBatch(
       st,
       st.pgmaps.all[0]!,

@@ -259,6 +259,41 @@ describe('/metrics', () => {
   });
 });
 
+describe('/metrics: events lost by reason and skipped program runs (docs/kernel-model.md §11)', () => {
+  it('counts buffer losses and recursion misses apart, per probe, with the kernel run counts', async () => {
+    const w = world();
+    const b = { t: w.pipeline.state.lastT + 1, pid: 0, comm: 'daxmon-loader' };
+    w.pipeline.ingest({ ...b, type: 'events_lost', backend: 'libbpf', count: 5 });
+    for (const [missed, misses] of [
+      [300, 300],
+      [35, 335],
+    ] as const)
+      w.pipeline.ingest({
+        ...b,
+        type: 'probe_missed',
+        backend: 'libbpf',
+        probe: 'folio_map_pte',
+        program: 'folio_map_pte__fexit__vmf_insert_page_mkwrite',
+        missed,
+        runs: 31_997 + misses,
+        misses,
+      });
+    const ss = samples((await get(w.app, '/metrics')).body);
+    const lost = (reason: string) => value(ss, 'daxmon_events_lost_total', { backend: 'libbpf', reason });
+    expect(lost('buffer')).toBeGreaterThanOrEqual(5);
+    expect(lost('recursion_miss')).toBe(335);
+    expect(value(ss, 'daxmon_probe_missed_total', { backend: 'libbpf', probe: 'folio_map_pte' })).toBe(335);
+    expect(
+      value(ss, 'daxmon_program_runs', { program: 'folio_map_pte__fexit__vmf_insert_page_mkwrite' }),
+    ).toBe(32_332);
+    const state = (await get(w.app, '/api/state')).json() as {
+      events: { lostByReason: Record<string, number> };
+    };
+    expect(state.events.lostByReason['libbpf:recursion_miss']).toBe(335);
+    await w.app.close();
+  });
+});
+
 describe('/healthz and /readyz', () => {
   let w: World;
   beforeAll(() => {

@@ -119,9 +119,9 @@ describe('pgmap folio counts: one definition for daxmon_pgmap_folios, /api/pgmap
   });
 
   it('folioCounts adds a scan only to idle, and sums add up', () => {
-    const b = { stateCounts: new Int32Array([2, 1, 0, 0, 12]), uncertain: 1, tracked: 15 };
+    const b = { stateCounts: new Int32Array([2, 1, 0, 0, 12, 0]), uncertain: 1, tracked: 15 };
     const c = folioCounts(b, 100);
-    expect(c.byState).toEqual({ idle: 87, mapped: 1, pinned: 0, referenced: 0, free: 12 });
+    expect(c.byState).toEqual({ idle: 87, mapped: 1, pinned: 0, referenced: 0, free: 12, mapped_unknown: 0 });
     expect(c.untrackedIdle).toBe(85);
     // a scan that counted fewer folios than are tracked (folios found since) adds nothing
     expect(folioCounts(b, 10).byState.idle).toBe(2);

@@ -59,11 +59,11 @@ describe('state machine', () => {
     ]);
   });
 
-  it('old model: the page stays at refcount 1; mapped means devmap-mapped since its entry was made', () => {
+  it('old model: the page stays at refcount 1; a devmap mapping is mapped_unknown (its unmap is not observable, docs/kernel-model.md §12)', () => {
     const s = new Stream('old').pgmap().insert(PMEM_PFN).map(PMEM_PFN, 1, 0);
     const r = run('old', s);
     expect(stateOf(r.pipeline.state, PMEM_PFN)).toEqual({
-      state: 'mapped',
+      state: 'mapped_unknown',
       refcount: 1,
       mapcount: 0,
       uncertain: false,
@@ -76,7 +76,10 @@ describe('state machine', () => {
     const old = new Stream('old').pgmap().insert(PMEM_PFN).map(PMEM_PFN, 1, 0).gup('get', PMEM_PFN, 2);
     expect(stateOf(run('old', old).pipeline.state, PMEM_PFN).state).toBe('pinned');
     old.put(PMEM_PFN, 2);
-    expect(stateOf(run('old', old).pipeline.state, PMEM_PFN)).toMatchObject({ state: 'mapped', refcount: 1 });
+    expect(stateOf(run('old', old).pipeline.state, PMEM_PFN)).toMatchObject({
+      state: 'mapped_unknown',
+      refcount: 1,
+    });
     const nu = new Stream('new')
       .pgmap()
       .insert(PMEM_PFN)
@@ -94,11 +97,22 @@ describe('state machine', () => {
     expect(st.folios.gupRefs[st.folios.find(PMEM_PFN)]).toBe(1024);
   });
 
-  it('lost events make every tracked folio uncertain until it is read again', () => {
+  it('lost events make every tracked folio uncertain until a scan reads it again (an event reading does not)', () => {
     const s = new Stream('new').pgmap();
     for (let i = 0; i < 10; i++) s.insert(PMEM_PFN + i).map(PMEM_PFN + i, 1, 1);
     s.push('events_lost', { backend: 'libbpf', count: 3 });
-    s.unmap(PMEM_PFN, 1, 1);
+    s.unmap(PMEM_PFN, 1, 1).map(PMEM_PFN + 1, 2, 2);
+    s.push('refcount_sample', {
+      pfn: PMEM_PFN,
+      refcount: 0,
+      mapcount: 0,
+      flags: '0x0',
+      tail: false,
+      headPfn: null,
+      pgmapOk: null,
+      order: 0,
+      pincount: 0,
+    });
     const st = run('new', s).pipeline.state;
     expect(st.pgmaps.all[0]!.uncertain).toBe(9);
     expect(stateOf(st, PMEM_PFN).uncertain).toBe(false);

@@ -146,12 +146,46 @@ const backends: PanelSpec[] = [
   }),
   timeseries({
     title: 'Lost events by backend',
-    description: 'Events the kernel side dropped per second (ring buffer full, bpftrace lost events).',
+    description:
+      'Events the kernel side never delivered, per second, by reason: buffer (ring buffer full, bpftrace lost events) or recursion_miss (the kernel skipped a program run; docs/kernel-model.md §11).',
     queries: [
-      { expr: sum(rate(dsel('daxmon_events_lost_total'), RATE_WINDOW), ['backend']), legend: '{{backend}}' },
+      {
+        expr: sum(rate(dsel('daxmon_events_lost_total'), RATE_WINDOW), ['backend', 'reason']),
+        legend: '{{backend}} {{reason}}',
+      },
     ],
     unit: 'cps',
     w: 8,
+    h: 7,
+  }),
+  timeseries({
+    title: 'Skipped program runs by probe',
+    description:
+      'Program runs the kernel skipped per second (recursion_misses: a daxmon program was already running on that CPU; docs/kernel-model.md §11). Each is an event lost and makes the state its probe feeds uncertain until the next scan.',
+    queries: [
+      {
+        expr: sum(rate(dsel('daxmon_probe_missed_total'), RATE_WINDOW), ['backend', 'probe']),
+        legend: '{{backend}} {{probe}}',
+      },
+    ],
+    unit: 'cps',
+    w: 12,
+    h: 7,
+  }),
+  table({
+    title: 'Program runs',
+    description:
+      "The kernel's run count per attached program (bpf_prog_info.run_cnt; empty when run statistics are off), with the misses above the denominator of misses per million runs.",
+    queries: [
+      {
+        expr: max(dsel('daxmon_program_runs'), ['backend', 'probe', 'program']),
+        instant: true,
+        format: 'table',
+      },
+    ],
+    hide: ['Time'],
+    rename: { Value: 'runs' },
+    w: 12,
     h: 7,
   }),
 ];

@@ -66,7 +66,7 @@ const states: PanelSpec[] = [
   timeseries({
     title: 'Folios by state',
     description:
-      'idle: at the idle refcount for this pgmap type and kernel model (FS DAX: 1 on old kernels, 0 on new). mapped: in page tables. pinned: GUP-pinned. referenced: extra references without a mapping. free: handed back via free_zone_device_folio. uncertain: not vouched for.',
+      'idle: at the idle refcount for this pgmap type and kernel model (FS DAX: 1 on old kernels, 0 on new). mapped: in page tables. pinned: GUP-pinned. referenced: extra references without a mapping. free: handed back via free_zone_device_folio. mapped_unknown (kernels before 6.15): mapped through a devmap entry at some point; whether it still is cannot be observed there (no unmap hook). uncertain: not vouched for.',
     queries: [{ expr: sum(folios(), ['pgmap', 'state']), legend: '{{pgmap}} {{state}}' }],
     unit: 'short',
     stack: true,

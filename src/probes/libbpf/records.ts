@@ -91,8 +91,20 @@ export type LoaderMeta =
       probes?: Record<string, { hooks: number; attached: number }>;
     }
   | { kind: 'lost'; count: number }
+  | { kind: 'prog_stats'; run_stats?: boolean; final?: boolean; programs: ProgStatsEntry[] }
   | { kind: 'stack'; id: number; frames: string[] }
   | { kind: 'error'; message: string };
+
+/** One program in a `prog_stats` frame (docs/backend-protocol.md): the kernel's bpf_prog_info. */
+export interface ProgStatsEntry {
+  program: string;
+  probe: string;
+  id: number;
+  /** recursion_misses since the previous report of this program. */
+  missed: number;
+  misses: number;
+  runs: number | null;
+}
 
 export interface LibbpfDecoderOptions {
   log: BackendLog;
@@ -479,6 +491,29 @@ export class LibbpfDecoder implements StreamDecoder {
             comm: 'daxmon-loader',
             backend: 'libbpf',
             count: meta.count,
+          });
+        }
+        return;
+      case 'prog_stats':
+        if (!Array.isArray(meta.programs)) return;
+        for (const p of meta.programs) {
+          if (typeof p?.program !== 'string' || !(Number(p.missed) >= 0) || !(Number(p.misses) >= 0)) {
+            this.log.warn('libbpf: malformed prog_stats entry skipped', {
+              entry: JSON.stringify(p).slice(0, 200),
+            });
+            continue;
+          }
+          emit({
+            type: 'probe_missed',
+            t: now,
+            pid: 0,
+            comm: 'daxmon-loader',
+            backend: 'libbpf',
+            probe: typeof p.probe === 'string' ? p.probe : p.program.split('__')[0]!,
+            program: p.program,
+            missed: Number(p.missed),
+            runs: typeof p.runs === 'number' && p.runs >= 0 ? p.runs : null,
+            misses: Number(p.misses),
           });
         }
         return;
