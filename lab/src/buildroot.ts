@@ -28,7 +28,7 @@ export const BUILDROOT_MIRROR = 'http://deb.debian.org/debian';
  * libc6-dev for static selftests (libc.a), pahole for module BTF.
  */
 export const BUILDROOT_PACKAGES_TEXT = `
-# compiler of Debian's 7.3 kernel (docs/kernel-model.md §17)
+# compiler of Debian's 7.3 kernel (docs/kernel-model.md §11)
 gcc-14
 libc6-dev
 make

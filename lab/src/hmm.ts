@@ -1,7 +1,7 @@
 /**
  * The kernel's HMM test driver (`lib/test_hmm.c`, "dmirror") and its selftest (`hmm-tests`), built
  * for a Debian guest kernel from Debian's own `linux-source-X.Y` in the trixie build root with the
- * kernel's compiler (docs/kernel-model.md §17: Debian does not build TEST_HMM). Outputs are cached
+ * kernel's compiler (docs/kernel-model.md §11: Debian does not build TEST_HMM). Outputs are cached
  * under `<cache>/hmm/<key>`, keyed by kernel release + package version + the source deb's SHA256 +
  * the build root's key, so they are rebuilt only when one of those changes.
  */

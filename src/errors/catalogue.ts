@@ -446,7 +446,7 @@ export const CATALOGUE = {
   DAXMON_E_VM_BUILDROOT: {
     area: 'vm',
     meaning: 'debootstrap could not make the trixie build root (lab/src/buildroot.ts)',
-    whatToDo: 'the message has debootstrap\'s last lines; rerun (a half-built root is discarded)',
+    whatToDo: "the message has debootstrap's last lines; rerun (a half-built root is discarded)",
   },
   DAXMON_E_VM_BUILDROOT_NOT_ROOT: {
     area: 'vm',
@@ -455,7 +455,7 @@ export const CATALOGUE = {
   },
   DAXMON_E_VM_BUILDROOT_MIRROR: {
     area: 'vm',
-    meaning: "the Debian mirror the build root is made from does not answer",
+    meaning: 'the Debian mirror the build root is made from does not answer',
     whatToDo: 'network to deb.debian.org, or `DAXMON_BUILDROOT_MIRROR=URL`',
   },
   DAXMON_E_VM_BUILDROOT_DISK: {
