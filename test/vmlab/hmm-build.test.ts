@@ -75,6 +75,17 @@ describe('the HMM guest job', () => {
       '/usr/sbin/insmod /m/test_hmm.ko spm_addr_dev0=0x100000000 spm_addr_dev1=0x110000000',
     );
   });
+  it('coherentFromStart loads the coherent devices before the first run and skips the reload', () => {
+    const c = renderHmmJob({
+      ...o,
+      coherent: { dev0: 0x1_0000_0000, dev1: 0x1_1000_0000 },
+      coherentFromStart: true,
+    });
+    const load = c.indexOf('/usr/sbin/insmod /m/test_hmm.ko spm_addr_dev0=0x100000000');
+    expect(load).toBeGreaterThan(-1);
+    expect(load).toBeLessThan(c.indexOf('"$H/plain.tap"'));
+    expect(c).not.toContain('rmmod');
+  });
   it('coherentParams are the module parameters in hex', () => {
     expect(coherentParams({ dev0: 0x1_0000_0000, dev1: 0x1_1000_0000 })).toBe(
       'spm_addr_dev0=0x100000000 spm_addr_dev1=0x110000000',

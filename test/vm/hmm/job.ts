@@ -16,6 +16,12 @@ export interface HmmJobOptions {
   /** Physical addresses of the two coherent devices' 256 MiB chunks (in a memmap=$ reservation). */
   coherent?: { dev0: number; dev1: number };
   runTimeoutSeconds: number;
+  /**
+   * Load test_hmm with the coherent devices from the start, so both hmm-tests runs (without and with
+   * daxmon) cover the private and the coherent variants, and no reload is needed (a reload fails
+   * once a test left the module in use).
+   */
+  coherentFromStart?: boolean;
 }
 
 /** test_hmm's coherent-mode module parameters (lib/test_hmm.c: spm_addr_dev0/1, DEVMEM_CHUNK_SIZE each). */
@@ -47,7 +53,7 @@ api /metrics ${name}-metrics.txt`;
 ${apiShell(base, '$H')}
 uname -r > "$H/uname.txt"
 dmesg -c > "$H/dmesg-setup.txt" 2>&1
-/usr/sbin/insmod ${o.module} > "$H/insmod-private.txt" 2>&1 || daxmon_fail "insmod test_hmm: $(cat "$H/insmod-private.txt")"
+/usr/sbin/insmod ${o.module}${o.coherent && o.coherentFromStart ? ` ${coherentParams(o.coherent)}` : ''} > "$H/insmod-private.txt" 2>&1 || daxmon_fail "insmod test_hmm: $(cat "$H/insmod-private.txt")"
 ls -l /dev/hmm_dmirror* > "$H/devices-private.txt" 2>&1
 grep -i 'hmm\\|device' /proc/iomem > "$H/iomem-private.txt" 2>&1
 # -- 1. hmm-tests without daxmon
@@ -62,7 +68,7 @@ api /metrics before-metrics.txt
 ${run('daxmon')}
 ${snapshot('daxmon')}
 ${
-  o.coherent
+  o.coherent && !o.coherentFromStart
     ? `# -- 3. device-coherent: test_hmm again, with the memmap=$ range as its two devices' memory
 /usr/sbin/rmmod test_hmm > "$H/rmmod.txt" 2>&1
 if /usr/sbin/insmod ${o.module} ${coherentParams(o.coherent)} > "$H/insmod-coherent.txt" 2>&1; then
