@@ -36,6 +36,8 @@ export interface GuestOptions {
   shares?: Share[];
   /** Guest TCP ports to forward from free ports on the host's 127.0.0.1. */
   forwardPorts?: number[];
+  /** More kernel command line words (a `memmap=SIZE$START` reservation for test_hmm's coherent mode). */
+  extraCmdline?: readonly string[];
   memoryMiB?: number;
   cpus?: number;
   cacheDir?: string;
@@ -210,7 +212,7 @@ export async function runGuest(opts: GuestOptions): Promise<GuestRun> {
     const args = buildQemuArgs({
       kernel: opts.kernel.vmlinuz,
       initrd: initramfs.path,
-      cmdline: buildCmdline({ pmem: plan.cmdline }),
+      cmdline: buildCmdline({ pmem: plan.cmdline, extra: opts.extraCmdline ?? [] }),
       machine: plan.machine,
       memoryArg: plan.memoryArg,
       cpus,

@@ -12,3 +12,6 @@ export * from './prometheus.js';
 export * from './command.js';
 export * from './progress.js';
 export * from './stop.js';
+export * from './buildroot.js';
+export * from './hmm.js';
+export * from './ktap.js';

@@ -14,6 +14,9 @@ const TOOL_PACKAGES: Record<string, string> = {
   zstd: 'zstd',
   flock: 'util-linux',
   gcc: 'gcc',
+  debootstrap: 'debootstrap',
+  chroot: 'coreutils',
+  unshare: 'util-linux',
 };
 
 export async function findTool(

@@ -443,6 +443,26 @@ export const CATALOGUE = {
     meaning: 'a workload program failed to compile',
     whatToDo: 'needs gcc and libc6-dev (static libc)',
   },
+  DAXMON_E_VM_BUILDROOT: {
+    area: 'vm',
+    meaning: 'debootstrap could not make the trixie build root (lab/src/buildroot.ts)',
+    whatToDo: "the message has debootstrap's last lines; rerun (a half-built root is discarded)",
+  },
+  DAXMON_E_VM_BUILDROOT_NOT_ROOT: {
+    area: 'vm',
+    meaning: 'making or using the build root needs root (debootstrap, chroot, mounts)',
+    whatToDo: 'run as root: `sudo -E npm run lab:buildroot`',
+  },
+  DAXMON_E_VM_BUILDROOT_MIRROR: {
+    area: 'vm',
+    meaning: 'the Debian mirror the build root is made from does not answer',
+    whatToDo: 'network to deb.debian.org, or `DAXMON_BUILDROOT_MIRROR=URL`',
+  },
+  DAXMON_E_VM_BUILDROOT_DISK: {
+    area: 'vm',
+    meaning: 'not enough free space in the cache for the build root (about 1 GiB)',
+    whatToDo: 'free space, or point `DAXMON_CACHE` at a larger disk',
+  },
   // The guest itself failing is `daxmon lab`'s "daxmon did not answer": exit 1, as its help says.
   DAXMON_E_VM_BOOT: {
     area: 'vm',
