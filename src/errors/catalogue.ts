@@ -34,6 +34,11 @@ export const CATALOGUE = {
     meaning: 'an unknown command or option, a missing or malformed option value',
     whatToDo: '`daxmon <command> --help`',
   },
+  DAXMON_E_OUTPUT_WRITE: {
+    area: 'cli',
+    meaning: 'a file a command was told to write (`kconfig --out`) cannot be written',
+    whatToDo: 'check the path exists and is writable, or print to stdout and redirect',
+  },
   DAXMON_E_INPUT: {
     area: 'cli',
     meaning:
