@@ -171,6 +171,13 @@ in a temporary folder, and stops with the lab. Its URL is printed beside daxmon'
 
 Options:
   --kernel SERIES    7 (new refcount model, default), 6.12 or 6.1 (old model)
+  --kernel IMAGE     a kernel you built (arch/x86/boot/bzImage), with
+    --modules DIR    its modules (lib/modules/RELEASE after make modules_install INSTALL_MOD_PATH=…;
+                     not needed with CONFIG_MODULES off: every driver built in)
+    --config FILE    the .config it was built from (default DIR/config or DIR/build/.config)
+  --kernel-tree DIR  a kernel build tree after make: bzImage, .config, modules_install into the cache
+                     A kernel lacking what daxmon or the lab needs is refused before booting, with
+                     the missing options named ("daxmon kconfig" prints the fragment to merge).
   --fs ext4|xfs      filesystem mounted -o dax (default ext4)
   --pmem KIND        memmap (memmap=1G!5G, default) or nvdimm-fsdax (qemu NVDIMM, fsdax namespace)
   --no-workload      do not loop the demo workload

@@ -12,3 +12,4 @@ export * from './prometheus.js';
 export * from './command.js';
 export * from './progress.js';
 export * from './stop.js';
+export * from './user-kernel.js';

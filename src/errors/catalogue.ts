@@ -433,6 +433,20 @@ export const CATALOGUE = {
     meaning: 'an unknown kernel series was asked for',
     whatToDo: '`7`, `6.12` or `6.1`',
   },
+  DAXMON_E_VM_USER_KERNEL: {
+    area: 'vm',
+    meaning:
+      '`lab --kernel IMAGE` / `--kernel-tree DIR`: the image, modules or config is missing or unusable (not a bzImage, no config, modules needed but not given)',
+    whatToDo:
+      'give arch/x86/boot/bzImage with --modules lib/modules/RELEASE and --config .config, or --kernel-tree of a tree after `make` (`docs/vm-lab.md`)',
+  },
+  DAXMON_E_VM_KERNEL_CONFIG: {
+    area: 'vm',
+    meaning:
+      'the kernel given to the lab lacks config options daxmon or the lab require (FS_DAX, ZONE_DEVICE, BTF, memmap= pmem, 9p, …); the message names each',
+    whatToDo:
+      'merge `daxmon kconfig` into the config (`scripts/kconfig/merge_config.sh -m .config daxmon.config && make olddefconfig`) and rebuild',
+  },
   DAXMON_E_VM_KERNEL_LAYOUT: {
     area: 'vm',
     meaning: 'the kernel package does not have the expected files',
