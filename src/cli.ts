@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * daxmon's command line: `daxmon run | record | replay | doctor | lab | version`.
+ * daxmon's command line: `daxmon run | record | replay | doctor | kconfig | pages | lab | version`.
  * Each command parses its own flags strictly (an unknown flag is an error with the command's help
  * hint); user mistakes print `daxmon: CODE: message` and exit 2, without a stack trace.
  */
@@ -12,6 +12,7 @@ import type { CheckConfig } from './checks/types.js';
 import type { ReplayCommandOptions } from './commands/replay.js';
 import type { DaemonOptions } from './daemon/options.js';
 import { DaxmonError, isDaxmonError } from './errors.js';
+import { KCONFIG_SCOPES, type KconfigScope } from './kernel/kconfig-options.js';
 import { RECORDING_FORMATS } from './events/recording.js';
 import { BACKEND_CHOICES, type BackendChoice } from './probes/select.js';
 import { parsePagesQuery } from './scan/pages-query.js';
@@ -40,6 +41,7 @@ Commands:
   record    like run, and write the live event stream to a file (--out)
   replay    feed a recorded stream through the same pipeline and print what it finds
   doctor    report what this kernel offers: refcount model, BTF, probe types, pmem
+  kconfig   print the kernel config fragment daxmon needs and recommends (merge_config.sh)
   pages     print the kernel's state of a pgmap's pages (from a running daemon's last scan)
   lab       boot a DAX-capable VM (qemu, memmap= pmem) running daxmon and a workload
   version   print the version
@@ -138,6 +140,23 @@ Exit status (the report's last line, "Status: …", says which and why; docs/doc
     program types, no pmem)
   2 usage error, or doctor itself failed (a bug)
   3 no BPF program type loads here: daxmon can attach no probe (replay still works)`,
+  kconfig: `Usage: daxmon kconfig [--scope daxmon|pmem|lab|all] [--required] [--out FILE]
+
+Print the kernel config fragment for a kernel you build yourself: the options daxmon requires,
+those it recommends (each with why and what it costs), and, with the default --scope all, what
+pmem and "daxmon lab" need to boot the kernel under qemu. Merge it into your config:
+
+  daxmon kconfig > daxmon.config
+  scripts/kconfig/merge_config.sh -m .config daxmon.config && make olddefconfig
+
+Options:
+  --scope S      daxmon: the monitor; pmem: pmem namespaces with struct pages; lab: what the VM
+                 lab adds (memmap= pmem, virtio, 9p, ext4, xfs, serial console); all (default)
+  --required     only the required options
+  --out FILE     write the fragment to FILE instead of stdout
+
+"daxmon doctor" reports which of these the running kernel lacks. The same fragment ships as
+deploy/kconfig/daxmon.config; docs/kernel-model.md §14 has the evidence.`,
   lab: `Usage: daxmon lab [options]
 
 Boot a Debian kernel under qemu (software emulation, no KVM needed) with pmem, run daxmon and a
@@ -152,6 +171,13 @@ in a temporary folder, and stops with the lab. Its URL is printed beside daxmon'
 
 Options:
   --kernel SERIES    7 (new refcount model, default), 6.12 or 6.1 (old model)
+  --kernel IMAGE     a kernel you built (arch/x86/boot/bzImage), with
+    --modules DIR    its modules (lib/modules/RELEASE after make modules_install INSTALL_MOD_PATH=…;
+                     not needed with CONFIG_MODULES off: every driver built in)
+    --config FILE    the .config it was built from (default DIR/config or DIR/build/.config)
+  --kernel-tree DIR  a kernel build tree after make: bzImage, .config, modules_install into the cache
+                     A kernel lacking what daxmon or the lab needs is refused before booting, with
+                     the missing options named ("daxmon kconfig" prints the fragment to merge).
   --fs ext4|xfs      filesystem mounted -o dax (default ext4)
   --pmem KIND        memmap (memmap=1G!5G, default) or nvdimm-fsdax (qemu NVDIMM, fsdax namespace)
   --no-workload      do not loop the demo workload
@@ -226,7 +252,7 @@ const EMPTY_HINT: ReadonlyMap<string, string> = new Map([
   ['journal-dir', ': name a directory, or give --no-journal to keep violations in memory only'],
   ['record', ': name the file to record to, or leave --record out'],
   ['api-token-file', ': name the token file, or leave the option out (the API then omits kernel addresses)'],
-  ['out', ': name the file to record to'],
+  ['out', ': name the file to write to'],
 ]);
 
 /**
@@ -354,6 +380,7 @@ export type ParsedCommand =
   | { cmd: 'record'; options: DaemonOptions & { out: string } }
   | { cmd: 'replay'; file: string; options: ReplayCommandOptions }
   | { cmd: 'doctor'; json: boolean; model?: 'old' | 'new' }
+  | { cmd: 'kconfig'; scopes: KconfigScope[]; requiredOnly: boolean; out?: string }
   | { cmd: 'pages'; pgmap: string; query: Record<string, unknown>; url: string; json: boolean }
   | { cmd: 'lab'; argv: string[] };
 
@@ -455,6 +482,24 @@ function parseDoctor(argv: string[]): ParsedCommand {
   return { cmd: 'doctor', json: Boolean(v.json), ...(model ? { model } : {}) };
 }
 
+function parseKconfig(argv: string[]): ParsedCommand {
+  const { values: v } = parse('kconfig', argv, {
+    scope: { type: 'string' },
+    required: { type: 'boolean' },
+    out: { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
+  if (v.help) return { cmd: 'help', topic: 'kconfig' };
+  const scope = oneOf(v, 'scope', ['daxmon', 'pmem', 'lab', 'all'] as const) ?? 'all';
+  const out = v.out as string | undefined;
+  return {
+    cmd: 'kconfig',
+    scopes: scope === 'all' ? [...KCONFIG_SCOPES] : [scope],
+    requiredOnly: Boolean(v.required),
+    ...(out !== undefined ? { out } : {}),
+  };
+}
+
 /**
  * The command line → what to run. Pure but for reading the hung-task timeout (a default of the
  * live checks): any argv gives a ParsedCommand or a DaxmonError (test/fuzz/cli.fuzz.test.ts).
@@ -481,6 +526,8 @@ export function parseCommand(argv: readonly string[]): ParsedCommand {
       return parseDoctor(rest);
     case 'pages':
       return parsePages(rest);
+    case 'kconfig':
+      return parseKconfig(rest);
     case 'lab':
       // The lab parses its own options (src/commands/lab.ts).
       return rest.includes('--help') || rest.includes('-h')
@@ -513,6 +560,26 @@ async function run(p: ParsedCommand): Promise<number> {
     case 'doctor': {
       const { runDoctor } = await import('./commands/doctor.js');
       return runDoctor({ json: p.json, ...(p.model ? { model: p.model } : {}), out: process.stdout });
+    }
+    case 'kconfig': {
+      const { renderKconfigFragment } = await import('./kernel/kconfig-fragment.js');
+      const text = renderKconfigFragment({
+        scopes: p.scopes,
+        needs: p.requiredOnly ? ['required'] : ['required', 'recommended'],
+      });
+      if (p.out === undefined) process.stdout.write(text);
+      else {
+        try {
+          fs.writeFileSync(p.out, text);
+        } catch (err) {
+          throw new DaxmonError(
+            'DAXMON_E_OUTPUT_WRITE',
+            `daxmon kconfig: cannot write ${p.out}: ${(err as Error).message}`,
+          );
+        }
+        process.stderr.write(`daxmon kconfig: wrote ${p.out}\n`);
+      }
+      return 0;
     }
     case 'pages': {
       const { fetchPages, formatPages } = await import('./commands/pages.js');

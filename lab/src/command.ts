@@ -9,6 +9,7 @@ export async function runLabCommand(o: LabCommandOptions): Promise<number> {
   const r = await runLab({
     repoDir: o.repoDir,
     series: o.series,
+    ...(o.userKernel ? { userKernel: o.userKernel } : {}),
     fs: o.fs,
     pmem: o.pmem,
     workload: o.workload,

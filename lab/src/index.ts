@@ -15,3 +15,4 @@ export * from './stop.js';
 export * from './buildroot.js';
 export * from './hmm.js';
 export * from './ktap.js';
+export * from './user-kernel.js';

@@ -6,6 +6,8 @@ import { VmError } from './errors.js';
 import type { GuestRun } from './guest.js';
 import { runGuest } from './guest.js';
 import { ensureKernel } from './kernels.js';
+import type { UserKernelSource } from './user-kernel.js';
+import { ensureUserKernel } from './user-kernel.js';
 import type { Logger } from './log.js';
 import { defaultLogger } from './log.js';
 import { assertCacheOutsideRepo, defaultCacheDir } from './paths.js';
@@ -30,6 +32,8 @@ export interface LabOptions {
   guestPort?: number;
   /** Kernel series; default `7` (the new refcount model). */
   series?: string;
+  /** A kernel the user built (user-kernel.ts); wins over `series`. */
+  userKernel?: UserKernelSource;
   pmem?: Exclude<PmemKind, 'nvdimm-devdax'>;
   fs?: DaxFs;
   /**
@@ -231,7 +235,9 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
     );
   }
   const rulesFile = join(opts.repoDir, 'dashboards', 'alerts.yml');
-  const kernel = await ensureKernel(opts.series ?? '7', { cacheDir, log });
+  const kernel = opts.userKernel
+    ? await ensureUserKernel(opts.userKernel, { cacheDir, log })
+    : await ensureKernel(opts.series ?? '7', { cacheDir, log });
 
   const view = makeView(opts);
   const print = (l: string): void => view.line(l);

@@ -8,6 +8,9 @@
  */
 import type { RefcountModel } from '../events/types.js';
 import { configEnabled } from '../kernel/config.js';
+import { kconfigGaps } from '../kernel/kconfig-fragment.js';
+import type { KconfigOption, KconfigScope } from '../kernel/kconfig-options.js';
+import { kconfigOptions } from '../kernel/kconfig-options.js';
 import { reason } from '../kernel/errors.js';
 import type { KernelFacts, ProgType, ProgTypeResult } from '../kernel/facts.js';
 import { PROG_TYPES } from '../kernel/facts.js';
@@ -21,6 +24,8 @@ import type { ToolName, ToolVersion } from '../kernel/tools.js';
 import { TOOLS } from '../kernel/tools.js';
 import { hookedFunctions } from '../probes/catalogue.js';
 
+const DOCTOR_SCOPES: readonly KconfigScope[] = ['daxmon', 'pmem'];
+
 export interface DoctorOptions {
   json: boolean;
   model?: RefcountModel;
@@ -31,25 +36,12 @@ export interface DoctorOptions {
   gather?: GatherOptions;
 }
 
-/** Config options doctor shows, with why daxmon cares. */
-export const DOCTOR_CONFIG_KEYS: ReadonlyArray<readonly [string, string]> = [
-  ['BPF_SYSCALL', 'BPF at all'],
-  ['BPF_EVENTS', 'BPF on tracepoints and kprobes'],
-  ['DEBUG_INFO_BTF', 'BTF: tp_btf, fentry, CO-RE'],
-  ['DEBUG_INFO_BTF_MODULES', 'BTF for module functions (nd_pmem, xfs)'],
-  ['KPROBES', 'kprobe probes (bpftrace kprobe:, static and .isra functions)'],
-  ['FPROBE', 'kprobe.multi'],
-  ['DEBUG_PAGE_REF', 'page_ref:* events: every refcount change'],
-  ['KALLSYMS_ALL', 'data symbols such as vmemmap_base'],
-  ['ZONE_DEVICE', 'struct pages for device memory'],
-  ['FS_DAX', 'fs_dax:* events, DAX mounts'],
-  ['FS_DAX_PMD', '2 MiB DAX faults'],
-  ['LIBNVDIMM', 'nd bus, pmem namespaces'],
-  ['NVDIMM_PFN', 'fsdax namespaces with a pfn claim'],
-  ['DEV_DAX', 'device-dax'],
-  ['X86_PMEM_LEGACY', 'memmap=nn!ss legacy pmem'],
-  ['MEMORY_FAILURE', 'XFS DAX holder notifications'],
-];
+/**
+ * Config options doctor shows, with why daxmon cares: the monitor's and pmem's options of the one
+ * catalogue (src/kernel/kconfig-options.ts; the lab's own options matter only to a kernel booted
+ * in the lab). `daxmon kconfig` prints them as a fragment to merge.
+ */
+export const DOCTOR_CONFIG_OPTIONS: readonly KconfigOption[] = kconfigOptions({ scopes: DOCTOR_SCOPES });
 
 /**
  * Functions doctor checks by model: every kernel function a probe of that model hooks in either
@@ -89,7 +81,12 @@ export interface DoctorReport {
     reason?: string;
   };
   progTypes: Record<ProgType, ProgTypeResult>;
-  config: { source: string | null; options: Record<string, string | null> };
+  config: {
+    source: string | null;
+    options: Record<string, string | null>;
+    /** Options the config lacks, with why and what turning them on costs (empty when unread). */
+    missing: { key: string; need: KconfigOption['need']; found: string | null; why: string; cost: string }[];
+  };
   pmem: PmemInventory | null;
   tools: Record<ToolName, ToolVersion | null> | null;
   /** What daxmon can do here, in one line. */
@@ -121,6 +118,10 @@ export function doctorStatus(facts: KernelFacts): DoctorStatus {
   if (refused.length) reasons.push(`${refused.join(', ')} refused`);
   if (untested.length) reasons.push(`${untested.join(', ')} untested`);
   if (facts.pmem && !hasPmem(facts.pmem)) reasons.push('no pmem');
+  const lacking = facts.config
+    ? kconfigGaps(facts.config, { scopes: DOCTOR_SCOPES, needs: ['required'] }).map((g) => g.option.key)
+    : [];
+  if (lacking.length) reasons.push(`config lacks ${lacking.join(', ')} (required)`);
   if (refused.length === PROG_TYPES.length)
     return { verdict: 'unprobed', exitCode: DOCTOR_EXIT.unprobed, reasons };
   if (reasons.length > 0) return { verdict: 'degraded', exitCode: DOCTOR_EXIT.degraded, reasons };
@@ -183,7 +184,16 @@ function summaryOf(facts: KernelFacts): string {
 /** Pure: the report from facts. */
 export function buildDoctorReport(facts: KernelFacts): DoctorReport {
   const options: Record<string, string | null> = {};
-  for (const [key] of DOCTOR_CONFIG_KEYS) options[key] = facts.config?.get(key) ?? null;
+  for (const o of DOCTOR_CONFIG_OPTIONS) options[o.key] = facts.config?.get(o.key) ?? null;
+  const missing = facts.config
+    ? kconfigGaps(facts.config, { scopes: DOCTOR_SCOPES }).map((g) => ({
+        key: g.option.key,
+        need: g.option.need,
+        found: g.found,
+        why: g.option.why,
+        cost: g.option.cost,
+      }))
+    : [];
   const keyFunctions = DOCTOR_KEY_FUNCTIONS[facts.model.model].map((names) => {
     const found = names.map((name) => ({ name, ...findFunction(facts.kallsyms.functions, name) }));
     const best =
@@ -219,7 +229,7 @@ export function buildDoctorReport(facts: KernelFacts): DoctorReport {
       ...(facts.tracefs.reason !== undefined ? { reason: facts.tracefs.reason } : {}),
     },
     progTypes: facts.progTypes,
-    config: { source: facts.configSource ?? null, options },
+    config: { source: facts.configSource ?? null, options, missing },
     pmem: facts.pmem ?? null,
     tools: facts.tools ?? null,
     summary: summaryOf(facts),
@@ -294,11 +304,23 @@ export function renderDoctorText(r: DoctorReport): string {
   }
   L.push(`  config: ${r.config.source ?? `${UNKNOWN} not readable`}`);
   if (r.config.source !== null) {
-    for (const [key, why] of DOCTOR_CONFIG_KEYS) {
-      const v = r.config.options[key] ?? null;
-      const on = configEnabled(new Map(v === null ? [] : [[key, v]]), key);
-      L.push(`      ${mark(on)} ${key.padEnd(24)} ${(v ?? 'not in config').padEnd(14)} ${why}`);
+    for (const o of DOCTOR_CONFIG_OPTIONS) {
+      const v = r.config.options[o.key] ?? null;
+      const on = configEnabled(new Map(v === null ? [] : [[o.key, v]]), o.key);
+      const need = o.need === 'required' ? 'required' : '';
+      L.push(
+        `      ${mark(on)} ${o.key.padEnd(24)} ${(v ?? 'not in config').padEnd(14)} ${need.padEnd(9)}${o.why}`,
+      );
     }
+    const req = r.config.missing.filter((m) => m.need === 'required');
+    const rec = r.config.missing.filter((m) => m.need === 'recommended');
+    if (req.length) L.push(`      missing, required: ${req.map((m) => m.key).join(', ')}`);
+    if (rec.length) {
+      L.push('      missing, recommended (what turning each on costs):');
+      for (const m of rec) L.push(`        ${m.key}: ${m.cost}`);
+    }
+    if (r.config.missing.length)
+      L.push('      `daxmon kconfig` prints the fragment to merge into a kernel you build');
   }
   L.push('');
 

@@ -8,6 +8,8 @@
 export interface LabCommandRequest {
   repoDir: string;
   series: string;
+  /** A kernel the user built: an image (with its modules and config) or a build tree. */
+  userKernel?: { image: string; modules?: string; config?: string } | { tree: string };
   fs: 'ext4' | 'xfs';
   pmem: 'memmap' | 'nvdimm-fsdax';
   workload: boolean;

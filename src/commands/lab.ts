@@ -14,6 +14,9 @@ export type { LabCommandRequest, LabEntry } from './lab-contract.js';
 /** The lab package's name; a variable so that tsc does not look for it when building the daemon. */
 export const LAB_PACKAGE = '@daxmon/lab';
 
+/** The Debian kernel series the lab boots (lab/src/kernels.ts KERNEL_SERIES). */
+export const LAB_SERIES: readonly string[] = ['7', '6.12', '6.1'];
+
 export type Importer = (specifier: string) => Promise<unknown>;
 
 function isModuleNotFound(err: unknown): boolean {
@@ -53,6 +56,9 @@ export function parseLabArgs(argv: string[], repoDir = PACKAGE_ROOT): LabCommand
       strict: true,
       options: {
         kernel: { type: 'string' },
+        modules: { type: 'string' },
+        config: { type: 'string' },
+        'kernel-tree': { type: 'string' },
         fs: { type: 'string' },
         pmem: { type: 'string' },
         'no-workload': { type: 'boolean' },
@@ -85,9 +91,37 @@ export function parseLabArgs(argv: string[], repoDir = PACKAGE_ROOT): LabCommand
       `--guest-port must be a port number, got "${String(v['guest-port'])}"`,
     );
   }
+  const kernel = v.kernel as string | undefined;
+  const tree = v['kernel-tree'] as string | undefined;
+  for (const name of ['kernel', 'modules', 'config', 'kernel-tree'] as const) {
+    if (v[name] === '')
+      throw new DaxmonError('DAXMON_E_USAGE', `--${name} '' is empty: name a file or folder`);
+  }
+  // --kernel is a Debian series (7, 6.12, 6.1) or the path of an image the user built.
+  const isSeries = kernel === undefined || LAB_SERIES.includes(kernel);
+  if (tree !== undefined && kernel !== undefined) {
+    throw new DaxmonError('DAXMON_E_USAGE', '--kernel-tree and --kernel name the kernel twice: give one');
+  }
+  if ((v.modules !== undefined || v.config !== undefined) && (isSeries || tree !== undefined)) {
+    throw new DaxmonError(
+      'DAXMON_E_USAGE',
+      '--modules and --config go with --kernel IMAGE (a kernel you built); --kernel-tree finds both in the tree',
+    );
+  }
+  const userKernel =
+    tree !== undefined
+      ? { tree }
+      : !isSeries
+        ? {
+            image: kernel,
+            ...(v.modules !== undefined ? { modules: v.modules as string } : {}),
+            ...(v.config !== undefined ? { config: v.config as string } : {}),
+          }
+        : undefined;
   return {
     repoDir,
-    series: (v.kernel as string | undefined) ?? '7',
+    series: isSeries ? (kernel ?? '7') : 'user',
+    ...(userKernel ? { userKernel } : {}),
     fs,
     pmem,
     workload: !v['no-workload'],

@@ -34,6 +34,11 @@ export const CATALOGUE = {
     meaning: 'an unknown command or option, a missing or malformed option value',
     whatToDo: '`daxmon <command> --help`',
   },
+  DAXMON_E_OUTPUT_WRITE: {
+    area: 'cli',
+    meaning: 'a file a command was told to write (`kconfig --out`) cannot be written',
+    whatToDo: 'check the path exists and is writable, or print to stdout and redirect',
+  },
   DAXMON_E_INPUT: {
     area: 'cli',
     meaning:
@@ -427,6 +432,20 @@ export const CATALOGUE = {
     area: 'vm',
     meaning: 'an unknown kernel series was asked for',
     whatToDo: '`7`, `6.12` or `6.1`',
+  },
+  DAXMON_E_VM_USER_KERNEL: {
+    area: 'vm',
+    meaning:
+      '`lab --kernel IMAGE` / `--kernel-tree DIR`: the image, modules or config is missing or unusable (not a bzImage, no config, modules needed but not given)',
+    whatToDo:
+      'give arch/x86/boot/bzImage with --modules lib/modules/RELEASE and --config .config, or --kernel-tree of a tree after `make` (`docs/vm-lab.md`)',
+  },
+  DAXMON_E_VM_KERNEL_CONFIG: {
+    area: 'vm',
+    meaning:
+      'the kernel given to the lab lacks config options daxmon or the lab require (FS_DAX, ZONE_DEVICE, BTF, memmap= pmem, 9p, …); the message names each',
+    whatToDo:
+      'merge `daxmon kconfig` into the config (`scripts/kconfig/merge_config.sh -m .config daxmon.config && make olddefconfig`) and rebuild',
   },
   DAXMON_E_VM_KERNEL_LAYOUT: {
     area: 'vm',

@@ -77,14 +77,13 @@ async function readyHost(): Promise<GatherOptions> {
   await mkdir(path.join(sys, 'kernel', 'btf'), { recursive: true });
   await symlink(fixture('tracefs', 'sys', 'kernel', 'tracing'), path.join(sys, 'kernel', 'tracing'));
   await writeFile(path.join(sys, 'kernel', 'btf', 'vmlinux'), modelBtf('new'));
-  const boot = await mkdtemp(path.join(os.tmpdir(), 'daxmon-ready-boot-'));
-  await writeFile(path.join(boot, 'config-7.3.4+deb13-amd64'), 'CONFIG_KPROBES=y\nCONFIG_FS_DAX=y\n');
   return {
     release: '7.3.4+deb13-amd64',
     procRoot: fixture('new-7.3', 'proc'),
     sysRoot: sys,
     devRoot: fixture('pmem', 'dev'),
-    bootRoot: boot,
+    // Debian's 7.3.4 config, the lines of the options doctor shows (linux-config-7.3).
+    bootRoot: fixture('new-7.3', 'boot'),
     bpfcheckPath: await checker('{}'),
     assumePrivileged: true,
   };
@@ -113,7 +112,7 @@ describe('daxmon doctor', () => {
     // The fixture /sys has no BTF: that problem is counted, the rest named.
     expect(text).toMatch(/Problems\n {2}- DAXMON_E_BTF_MISSING/);
     expect(text).toMatch(
-      /Status: degraded \(exit 1\): \d+ problems? listed; kprobe, fentry refused; no pmem\n$/,
+      /Status: degraded \(exit 1\): \d+ problems? listed; kprobe, fentry refused; no pmem; config lacks NVDIMM_PFN \(required\)\n$/,
     );
   });
 
@@ -175,7 +174,7 @@ describe('daxmon doctor', () => {
       /Summary: .*libbpf backend: tracepoint probes only, as raw_tp, tp_btf \(tracepoint, kprobe, fentry refused\); bpftrace backend: tracepoints only, once tracefs is mounted;.*tracefs not mounted: `tracepoint` programs need it \(`mount -t tracefs nodev \/sys\/kernel\/tracing`\)/,
     );
     expect(text).toMatch(
-      /Status: degraded \(exit 1\): \d+ problems? listed; tracepoint, kprobe, fentry refused; no pmem\n$/,
+      /Status: degraded \(exit 1\): \d+ problems? listed; tracepoint, kprobe, fentry refused; no pmem; config lacks NVDIMM_PFN \(required\)\n$/,
     );
   });
 
@@ -201,8 +200,35 @@ describe('daxmon doctor', () => {
     expect(text).toMatch(/libbpf backend: every program type loads \(fentry\/fexit, kprobe, tracepoints\)/);
     expect(text).not.toMatch(/bpftrace backend: tracepoints only/);
     expect(text).not.toContain('Problems');
+    // Debian's 7.3.4 config: every required option there; the two recommended ones it lacks are
+    // named with what they cost, and do not make the host degraded.
+    expect(text).toMatch(/✔ ZONE_DEVICE +y +required +struct pages for device memory/);
+    expect(text).toMatch(/✘ DEBUG_PAGE_REF +n +page_ref:\* tracepoints/);
+    expect(text).not.toContain('missing, required');
+    expect(text).toContain('missing, recommended (what turning each on costs):');
+    expect(text).toMatch(
+      / {8}DEBUG_PAGE_REF: about 30 KB of kernel code; every inlined page_ref_\* operation tests a static key/,
+    );
+    expect(text).toMatch(/ {8}TEST_HMM: a module, loaded only for the tests/);
+    expect(text).toContain('`daxmon kconfig` prints the fragment');
     expect(text.trimEnd().split('\n').pop()).toBe('Status: ready (exit 0)');
     expect(code).toBe(0);
+  });
+
+  it('lists the required options a config lacks, in the report and the verdict', async () => {
+    const out = sink();
+    const code = await runDoctor({ json: true, out: out.stream, gather: await restrictedHost() });
+    const report = JSON.parse(out.text()) as DoctorReport;
+    expect(code).toBe(1);
+    expect(report.config.missing.filter((m) => m.need === 'required').map((m) => m.key)).toEqual([
+      'NVDIMM_PFN',
+    ]);
+    expect(report.config.missing.find((m) => m.key === 'KPROBES')).toMatchObject({
+      need: 'recommended',
+      found: 'n',
+      cost: expect.stringContaining('breakpoint'),
+    });
+    expect(report.status.reasons).toContain('config lacks NVDIMM_PFN (required)');
   });
 
   it('exits 3 when every program type was tried and refused: no probe can attach', async () => {
