@@ -4,9 +4,13 @@
  * - Old model: FS DAX refcounts are 1-based; `__put_devmap_managed_folio_refs` taking the count
  *   below 1 drops the idle reference itself, and reaching free_zone_device_* for FS DAX at all is a
  *   put past idle (the kernel WARNs: fsdax_pagemap_ops has no page_free).
- * - New model: free_zone_device_folio twice for a folio with no get or map in between.
+ * - New model: free_zone_device_folio twice for a folio with no get or map in between, for the
+ *   types whose (re)allocation daxmon sees (allocationObserved: FS DAX, device-dax). A driver
+ *   re-allocates device-private, coherent and P2PDMA folios without a hooked event
+ *   (docs/kernel-model.md §13): thousands of false alarms in hmm-tests before this.
  */
 import { FLAG } from '../state/folio-store.js';
+import { allocationObserved } from '../state/refcount-model.js';
 import { folioFinding, typeAt } from './finding.js';
 import type { Check } from './types.js';
 
@@ -74,6 +78,7 @@ export const refcountUnderflow: Check = {
       );
       return;
     }
+    if (!allocationObserved(type)) return;
     const row = ctx.state.folios.find(e.pfn);
     if (row >= 0 && (ctx.state.folios.flags[row]! & FLAG.FREED) !== 0 && !ctx.state.isUncertain(row)) {
       ctx.report(

@@ -26,6 +26,17 @@ export function idleRefcount(type: MemoryType, model: RefcountModel): number {
   }
 }
 
+/**
+ * Does daxmon see a folio of this type being (re)allocated? FS DAX: a DAX entry insert or a map
+ * hands out the folio; device-dax: a map. Device-private/coherent and P2PDMA folios are handed out
+ * by their driver (`zone_device_folio_init` after taking them off its own free list, the p2pdma
+ * gen_pool) with no hooked event, so for them a free after a free of one pfn is the normal
+ * lifecycle, not evidence of an underflow (docs/kernel-model.md §13, VM hmm-tests).
+ */
+export function allocationObserved(type: MemoryType): boolean {
+  return type === 'fs_dax' || type === 'generic';
+}
+
 /** The pin bias FOLL_PIN adds to an order-0 folio's refcount (GUP_PIN_COUNTING_BIAS). */
 export function pinRefs(order: number, refs: number): number {
   return order === 0 ? refs * 1024 : refs;

@@ -22,6 +22,16 @@ describe('refcount_underflow (V2)', () => {
     expect(r.violations[0]!.message).toMatch(/freed twice/);
   });
 
+  it('new model: device-private, coherent and P2PDMA folios freed twice are not accused: their driver re-allocates them unseen (kernel-model §13)', () => {
+    for (const type of ['private', 'coherent', 'pci_p2pdma'] as const) {
+      const s = new Stream('new').pgmap(type).free(PMEM_PFN).free(PMEM_PFN).free(PMEM_PFN);
+      expect(kinds(run('new', s)), type).toEqual([]);
+    }
+    // device-dax is handed out through a map daxmon sees: a second free is still an underflow.
+    const g = new Stream('new').pgmap('generic').free(PMEM_PFN).free(PMEM_PFN);
+    expect(kinds(run('new', g))).toEqual(['refcount_underflow']);
+  });
+
   it('new model: free, map again, free again is healthy', () => {
     const s = new Stream('new').pgmap().healthyPage(PMEM_PFN).healthyPage(PMEM_PFN);
     expect(kinds(run('new', s))).toEqual([]);
