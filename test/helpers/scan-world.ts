@@ -12,8 +12,11 @@ import { PMEM_PFN, Stream } from './events.js';
  * Stands in for the daxmon-scan process: serves the page images a test sets, in the batches the
  * binary would send (its own protocol is covered by frames.test.ts and the VM test).
  */
+/** A struct page as an image holds it (encodePageBatch's fields: order, status for compound folios). */
+export type PageImage = Parameters<typeof encodePageBatch>[1][number];
+
 export class ImageScanner extends Scanner {
-  constructor(readonly image: Map<number, { refcount: number; mapcount: number; mapping?: boolean }>) {
+  constructor(readonly image: Map<number, PageImage>) {
     super('/nonexistent');
   }
   override async scan(
