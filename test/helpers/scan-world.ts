@@ -44,7 +44,7 @@ export function scanWorld(nrPages: number) {
   for (const e of new Stream('new').pgmap('fs_dax', PMEM_PFN, nrPages).insert(PMEM_PFN).map(PMEM_PFN, 1, 1)
     .events)
     pipeline.ingest(e);
-  const image = new Map<number, { refcount: number; mapcount: number; mapping?: boolean }>();
+  const image = new Map<number, PageImage>();
   let metrics: DaxmonMetrics | null = null;
   const scan = new ScanService({
     state: pipeline.state,

@@ -1,3 +1,4 @@
+/// <reference lib="dom" />
 /**
  * The live view in a real browser: Debian's Chromium, headless, driven by playwright-core, against
  * a daxmon fed a replayed recording (test/helpers/view-world.ts). What it checks is what the page
