@@ -10,6 +10,7 @@ import {
   pageIndex,
   pagesPerCell,
   scanCounts,
+  trackedFolios,
 } from '../../src/server/view/page-map.js';
 import { STATE_CODE } from '../../src/state/folio-store.js';
 
@@ -51,11 +52,17 @@ describe('page map aggregation', () => {
   it('lays tracked folios over the scan, compound ones over all their pages', () => {
     const codes = new Uint8Array(16); // all idle
     const base = scanCounts(16, 4, codes);
-    const out = overlayTracked(base, 16, 4, codes, [
-      { index: 0, order: 0, code: STATE_CODE.mapped },
-      { index: 4, order: 3, code: STATE_CODE.pinned },
-      { index: 15, order: 0, code: UNCERTAIN_CODE },
-    ]);
+    const out = overlayTracked(
+      base,
+      16,
+      4,
+      codes,
+      trackedFolios([
+        { index: 0, order: 0, code: STATE_CODE.mapped },
+        { index: 4, order: 3, code: STATE_CODE.pinned },
+        { index: 15, order: 0, code: UNCERTAIN_CODE },
+      ]),
+    );
     expect(cell(out, 0)).toEqual({ idle: 3, mapped: 1 });
     expect(cell(out, 1)).toEqual({ pinned: 4 });
     expect(cell(out, 2)).toEqual({ pinned: 4 });
@@ -63,15 +70,25 @@ describe('page map aggregation', () => {
     // the scan's part is not modified (it is cached between requests)
     expect(cell(base, 1)).toEqual({ idle: 4 });
     // with no scan, tracked pages leave `unknown`
-    const u = overlayTracked(scanCounts(4, 4, null), 4, 4, null, [
-      { index: 2, order: 0, code: STATE_CODE.free },
-    ]);
+    const u = overlayTracked(
+      scanCounts(4, 4, null),
+      4,
+      4,
+      null,
+      trackedFolios([{ index: 2, order: 0, code: STATE_CODE.free }]),
+    );
     expect(cell(u, 0)).toEqual({ unknown: 3, free: 1 });
   });
 
   it('a folio reaching past the end counts only pages inside', () => {
     const codes = new Uint8Array(6);
-    const out = overlayTracked(scanCounts(6, 2, codes), 6, 2, codes, [{ index: 4, order: 3, code: 2 }]);
+    const out = overlayTracked(
+      scanCounts(6, 2, codes),
+      6,
+      2,
+      codes,
+      trackedFolios([{ index: 4, order: 3, code: 2 }]),
+    );
     expect(cell(out, 2)).toEqual({ pinned: 2 });
     expect(out.reduce((a, b) => a + b, 0)).toBe(6);
   });
@@ -97,10 +114,10 @@ describe('page map aggregation', () => {
         { index: 0, order: 9 },
         { index: 7, order: 0 },
       ],
-      [
+      trackedFolios([
         { index: 512, order: 2, code: 1 },
         { index: 1024, order: 9, code: 2 },
-      ],
+      ]),
       2,
     );
     expect(m).toEqual({

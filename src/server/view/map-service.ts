@@ -19,7 +19,7 @@ import {
   pagesPerCell,
   scanCounts,
   type Block,
-  type TrackedFolio,
+  type TrackedFolios,
 } from './page-map.js';
 
 export const MAP_MIN_INTERVAL_MS = 500;
@@ -97,7 +97,7 @@ export class MapService {
       runs: encodeRuns(counts),
       blocks: blocks.map((b) => ({ pfn: pfnAt(p, b.index), order: b.order })),
       blocksTruncated: truncated,
-      tracked: tracked.length,
+      tracked: tracked.n,
       scannedAt: part.completedAt === null ? null : new Date(part.completedAt).toISOString(),
       computedAt: new Date(now).toISOString(),
     };
@@ -117,16 +117,25 @@ export class MapService {
     return part;
   }
 
-  /** The pgmap's tracked folios, O(tracked rows): no per-page work. */
-  private trackedOf(p: Pgmap): TrackedFolio[] {
+  /** The pgmap's tracked folios, O(tracked rows): no per-page work, no object per folio. */
+  private trackedOf(p: Pgmap): TrackedFolios {
     const f = this.state.folios;
-    const out: TrackedFolio[] = [];
-    for (let r = 0; r < f.size; r++) {
+    const out: TrackedFolios = {
+      n: 0,
+      index: new Int32Array(p.tracked),
+      order: new Uint8Array(p.tracked),
+      code: new Uint8Array(p.tracked),
+    };
+    const single = p.ranges.length === 1 ? p.ranges[0]! : null;
+    for (let r = 0; r < f.size && out.n < p.tracked; r++) {
       if (f.pgmap[r] !== p.idx) continue;
-      const index = pageIndex(p.ranges, f.pfn[r]!);
-      if (index < 0) continue;
-      const code = this.state.isUncertain(r) ? UNCERTAIN_CODE : f.state[r]!;
-      out.push({ index, order: f.order[r]!, code });
+      const pfn = f.pfn[r]!;
+      const index = single ? pfn - single.pfn : pageIndex(p.ranges, pfn);
+      if (index < 0 || (single && index >= single.nrPages)) continue;
+      out.index[out.n] = index;
+      out.order[out.n] = f.order[r]!;
+      out.code[out.n] = this.state.isUncertain(r) ? UNCERTAIN_CODE : f.state[r]!;
+      out.n++;
     }
     return out;
   }

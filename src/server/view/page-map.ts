@@ -17,11 +17,28 @@ export const UNCERTAIN_CODE = FOLIO_STATES.length;
 export const UNKNOWN_CODE = FOLIO_STATES.length + 1;
 const S = MAP_STATES.length;
 
-/** A tracked folio: its first page's index in the pgmap, its order, its map state code. */
-export interface TrackedFolio {
-  index: number;
-  order: number;
-  code: number;
+/**
+ * The tracked folios of a pgmap as columns (no object per folio: a pgmap may track millions):
+ * row i is the folio whose first page has index `index[i]`, of order `order[i]`, in map state
+ * `code[i]`; `n` rows are used.
+ */
+export interface TrackedFolios {
+  n: number;
+  index: Int32Array;
+  order: Uint8Array;
+  code: Uint8Array;
+}
+
+/** TrackedFolios from a list (tests). */
+export function trackedFolios(
+  list: readonly { index: number; order: number; code: number }[],
+): TrackedFolios {
+  return {
+    n: list.length,
+    index: Int32Array.from(list, (f) => f.index),
+    order: Uint8Array.from(list, (f) => f.order),
+    code: Uint8Array.from(list, (f) => f.code),
+  };
 }
 
 /** A compound folio (order > 0) by its head's page index. */
@@ -70,15 +87,17 @@ export function overlayTracked(
   nrPages: number,
   ppc: number,
   codes: Uint8Array | null,
-  tracked: readonly TrackedFolio[],
+  tracked: TrackedFolios,
 ): Int32Array {
   const counts = base.slice();
-  for (const f of tracked) {
-    const end = Math.min(nrPages, f.index + 2 ** f.order);
-    for (let j = Math.max(0, f.index); j < end; j++) {
+  for (let i = 0; i < tracked.n; i++) {
+    const first = tracked.index[i]!;
+    const code = tracked.code[i]!;
+    const end = Math.min(nrPages, first + (1 << tracked.order[i]!));
+    for (let j = Math.max(0, first); j < end; j++) {
       const c = ((j / ppc) | 0) * S;
       counts[c + (codes ? codes[j]! : UNKNOWN_CODE)]!--;
-      counts[c + f.code]!++;
+      counts[c + code]!++;
     }
   }
   return counts;
@@ -122,12 +141,13 @@ export function decodeRuns(runs: readonly number[][]): number[][] {
  */
 export function mergeBlocks(
   scanned: readonly Block[],
-  tracked: readonly TrackedFolio[],
+  tracked: TrackedFolios,
   max: number,
 ): { blocks: Block[]; truncated: boolean } {
   const byIndex = new Map<number, number>();
   for (const b of scanned) if (b.order > 0) byIndex.set(b.index, b.order);
-  for (const f of tracked) if (f.order > 0) byIndex.set(f.index, f.order);
+  for (let i = 0; i < tracked.n; i++)
+    if (tracked.order[i]! > 0) byIndex.set(tracked.index[i]!, tracked.order[i]!);
   const all = [...byIndex].sort((a, b) => a[0] - b[0]).map(([index, order]) => ({ index, order }));
   return { blocks: all.slice(0, max), truncated: all.length > max };
 }
