@@ -14,4 +14,24 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  {
+    // The live view's hand-written module runs in the browser (view/, served by src/server/view/assets.ts).
+    files: ['view/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'document',
+          'window',
+          'sessionStorage',
+          'fetch',
+          'performance',
+          'getComputedStyle',
+          'Node',
+          'setTimeout',
+          'setInterval',
+        ].map((g) => [g, 'readonly']),
+      ),
+    },
+  },
 );

@@ -13,6 +13,7 @@ import { defaultLogger } from './log.js';
 import { assertCacheOutsideRepo, defaultCacheDir } from './paths.js';
 import { ProgressView, probeCount, scanDone } from './progress.js';
 import { holdQemuSignals } from './qemu.js';
+import { urlLines } from './urls.js';
 import type { StopCause, StopEvent, StopState } from './stop.js';
 import { INITIAL_STOP, STOP_ANSWER_MS, describeStop, nextStop } from './stop.js';
 import type { DaxFs, PmemKind } from './pmem.js';
@@ -334,14 +335,7 @@ export async function runLab(opts: LabOptions): Promise<LabResult> {
         ? `daxmon lab: guest ${kernel.release} is up; daxmon is starting (a minute or more under emulation)`
         : `daxmon lab: ready: daxmon answers /readyz`,
     );
-    print(`  metrics: ${urls.metrics}`);
-    print(`  status:  ${urls.base}`);
-    if (promUrl) {
-      print(`  prometheus: ${promUrl}/ (scrapes daxmon, alerts from dashboards/alerts.yml)`);
-      print(`  alerts:     ${promUrl}/alerts`);
-    }
-    print(`  console: ${consoleGlob}`);
-    print('  Ctrl-C stops daxmon and the guest (twice: at once)');
+    for (const l of urlLines(urls, promUrl, consoleGlob)) print(l);
   };
 
   try {

@@ -96,6 +96,40 @@ export class PgmapSnapshot {
     return out;
   }
 
+  /**
+   * Every page's state code at the last scan (FOLIO_STATES index; a tail takes its head's code),
+   * `unknown` where the page was not read, and the compound heads (order > 0) by page index: what
+   * the live view's map is drawn from (src/server/view/page-map.ts). O(pages); the caller caches
+   * it per completed scan.
+   */
+  stateCodes(unknown: number): { codes: Uint8Array; heads: { index: number; order: number }[] } {
+    const codes = new Uint8Array(this.nrPages);
+    const heads: { index: number; order: number }[] = [];
+    let headCode = unknown;
+    for (let k = 0; k < this.nrPages; k++) {
+      const st = this.status[k]!;
+      if (!(st & SCANNED) || st & SCAN_FAULT) {
+        codes[k] = unknown;
+        if (!(st & SCAN_TAIL)) headCode = unknown;
+        continue;
+      }
+      if (st & SCAN_TAIL) {
+        codes[k] = headCode;
+        continue;
+      }
+      const c = {
+        refcount: this.refcount[k]!,
+        mapcount: this.mapcount[k]!,
+        pincount: this.pincount[k]!,
+        order: this.order[k]!,
+      };
+      headCode = truthState(c, this.type, this.model);
+      codes[k] = headCode;
+      if (c.order > 0) heads.push({ index: k, order: c.order });
+    }
+    return { codes, heads };
+  }
+
   private page(k: number): PageTruth {
     const pfn = this.pfnAt(k);
     const st = this.status[k]!;

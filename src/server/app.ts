@@ -26,7 +26,8 @@ import {
 } from './api-errors.js';
 import { isoInstant } from './query-time.js';
 import { hasApiToken, redactResponses } from './redact.js';
-import { statusPage } from './status-page.js';
+import { registerViewAssets } from './view/assets.js';
+import { MapService, parseMapQuery } from './view/map-service.js';
 
 export interface Readiness {
   ready: boolean;
@@ -89,7 +90,9 @@ export function buildServer(d: ServerDeps): FastifyInstance {
     return reply.code(r.ready ? 200 : 503).send(r);
   });
 
-  app.get('/', async (_req, reply) => reply.type('text/html; charset=utf-8').send(statusPage()));
+  // The live view (view/ in the package, docs/view.md): static files, and the map endpoint below.
+  registerViewAssets(app);
+  const maps = new MapService(d.state, d.scan);
 
   app.get('/api/state', async (req) => {
     const s = d.state;
@@ -144,6 +147,7 @@ export function buildServer(d: ServerDeps): FastifyInstance {
       })),
       gupLongtermRefused: s.gupLongtermRefused,
       violations: { stored: d.violations.size },
+      scan: d.scan ? { ...d.scan.stats } : null,
     };
   });
 
@@ -198,6 +202,19 @@ export function buildServer(d: ServerDeps): FastifyInstance {
         from: fromPfn,
         pages: snap.pages(from, q.count),
       };
+    },
+  );
+
+  // The page-state map the live view draws: per-cell state counts, computed on request at most
+  // every MAP_MIN_INTERVAL_MS per pgmap (view/map-service.ts), never on the intake path.
+  app.get<{ Params: { id: string }; Querystring: Record<string, unknown> }>(
+    '/api/pgmaps/:id/map',
+    async (req, reply) => {
+      const p = d.state.pgmaps.byId(req.params.id);
+      if (!p) return reply.code(404).send(notFound(`no pgmap ${req.params.id}; see /api/pgmaps`));
+      const q = parseMapQuery(req.query);
+      if (!q.ok) return reply.code(400).send(apiError('DAXMON_E_API_QUERY', q.message));
+      return maps.map(p, q.cells);
     },
   );
 

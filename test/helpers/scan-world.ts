@@ -12,8 +12,11 @@ import { PMEM_PFN, Stream } from './events.js';
  * Stands in for the daxmon-scan process: serves the page images a test sets, in the batches the
  * binary would send (its own protocol is covered by frames.test.ts and the VM test).
  */
+/** A struct page as an image holds it (encodePageBatch's fields: order, status for compound folios). */
+export type PageImage = Parameters<typeof encodePageBatch>[1][number];
+
 export class ImageScanner extends Scanner {
-  constructor(readonly image: Map<number, { refcount: number; mapcount: number; mapping?: boolean }>) {
+  constructor(readonly image: Map<number, PageImage>) {
     super('/nonexistent');
   }
   override async scan(
@@ -41,7 +44,7 @@ export function scanWorld(nrPages: number) {
   for (const e of new Stream('new').pgmap('fs_dax', PMEM_PFN, nrPages).insert(PMEM_PFN).map(PMEM_PFN, 1, 1)
     .events)
     pipeline.ingest(e);
-  const image = new Map<number, { refcount: number; mapcount: number; mapping?: boolean }>();
+  const image = new Map<number, PageImage>();
   let metrics: DaxmonMetrics | null = null;
   const scan = new ScanService({
     state: pipeline.state,

@@ -348,8 +348,11 @@ describe('/api/state and /api/pgmaps', () => {
         'waits',
         'gupLongtermRefused',
         'violations',
+        'scan',
       ].sort(),
     );
+    // no scanner in this world: the live view's "last scan" says so
+    expect((s as unknown as { scan: unknown }).scan).toBeNull();
     expect(s.kernel).toEqual({
       release: '7.3.4+deb13-amd64',
       model: 'new',
@@ -578,7 +581,7 @@ describe('/api/checks and unknown routes', () => {
     }
   });
 
-  it('/ is a small HTML page listing the endpoints', async () => {
+  it('/ is the live view, linking the endpoints', async () => {
     const r = await get(w.app, '/');
     expect(r.type).toMatch(/^text\/html/);
     for (const p of ['/metrics', '/readyz', '/api/state', '/api/violations', '/api/checks'])
