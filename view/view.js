@@ -3,9 +3,11 @@
 // bounded rates: violations every 250 ms, state and maps every second, checks every 5 s.
 
 const TOKEN_KEY = 'daxmon-api-token';
-const STATES = ['idle', 'mapped', 'pinned', 'referenced', 'free', 'uncertain', 'unknown'];
+// The columns of /api/pgmaps/:id/map, in the server's order (MAP_STATES in src/server/view/page-map.ts;
+// test/view/page-map.test.ts holds the two equal). mapped_unknown: old model, unmap not observable.
+const STATES = ['idle', 'mapped', 'pinned', 'referenced', 'free', 'mapped_unknown', 'uncertain', 'unknown'];
 /** What a cell of many pages shows: its most notable state present (the mix is on hover). */
-const PRIORITY = ['pinned', 'uncertain', 'referenced', 'mapped', 'free', 'idle', 'unknown'];
+const PRIORITY = ['pinned', 'uncertain', 'referenced', 'mapped', 'mapped_unknown', 'free', 'idle', 'unknown'];
 const CELL_PX = 6;
 const COLS = 128;
 const MAP_CELLS = 4096;

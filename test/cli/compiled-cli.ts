@@ -35,10 +35,12 @@ export async function compileCli(): Promise<CompiledCli> {
       logLevel: 'error',
     });
     // package.json for "type": "module" and the version; node_modules for the dependencies; bpf/
-    // for the daemon's backends (found relative to the package root).
+    // for the daemon's backends and view/ for the live view (found relative to the package root).
     fs.copyFileSync(path.join(REPO, 'package.json'), path.join(root, 'package.json'));
     fs.symlinkSync(path.join(REPO, 'node_modules'), path.join(root, 'node_modules'));
     fs.symlinkSync(path.join(REPO, 'bpf'), path.join(root, 'bpf'));
+    // view/ for the live view's static files, served from the package root (src/server/view/assets.ts).
+    fs.symlinkSync(path.join(REPO, 'view'), path.join(root, 'view'));
   } catch (err) {
     cleanup();
     throw err;

@@ -1,3 +1,5 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   MAP_STATES,
@@ -93,6 +95,13 @@ describe('page map aggregation', () => {
     expect(out.reduce((a, b) => a + b, 0)).toBe(6);
   });
 
+  it("the page's state columns are the server's, in the same order", () => {
+    const js = fs.readFileSync(path.join(import.meta.dirname, '..', '..', 'view', 'view.js'), 'utf8');
+    const m = /const STATES = (\[[^\]]*\]);/.exec(js);
+    expect(m).not.toBeNull();
+    expect(JSON.parse(m![1]!.replace(/'/g, '"'))).toEqual([...MAP_STATES]);
+  });
+
   it('run-length encodes identical cells and decodes back', () => {
     const codes = new Uint8Array(4096);
     codes[100] = STATE_CODE.pinned;
@@ -100,7 +109,7 @@ describe('page map aggregation', () => {
     const counts = scanCounts(4096, 1, codes);
     const runs = encodeRuns(counts);
     expect(runs.length).toBe(5);
-    expect(runs[0]).toEqual([6, 1, 0, 0, 0, 0, 0, 0]);
+    expect(runs[0]).toEqual([6, 1, ...new Array<number>(MAP_STATES.length - 1).fill(0)]);
     expect(JSON.stringify(runs).length).toBeLessThan(200);
     const cells = decodeRuns(runs);
     expect(cells.length).toBe(4096);
