@@ -36,6 +36,7 @@ RUN apt-get update -q \
 WORKDIR /opt/daxmon
 COPY --from=build /opt/daxmon/package.json ./
 COPY --from=build /opt/daxmon/dist ./dist
+COPY --from=build /opt/daxmon/view ./view
 COPY --from=build /opt/daxmon/node_modules ./node_modules
 COPY --from=build /opt/daxmon/bpf/build ./bpf/build
 COPY --from=build /opt/daxmon/bpf/bpftrace ./bpf/bpftrace

@@ -138,7 +138,7 @@ export function job(repo: string): string {
     'mount -t tmpfs opt /opt || daxmon_fail "tmpfs on /opt"',
     'cp -a /etc /run/etc && mount --bind /run/etc /etc || daxmon_fail "writable /etc"',
     'mkdir -p /opt/daxmon/bpf',
-    `cp -r ${repo}/dist ${repo}/package.json ${repo}/scripts ${repo}/deploy /opt/daxmon/`,
+    `cp -r ${repo}/dist ${repo}/package.json ${repo}/scripts ${repo}/deploy ${repo}/view /opt/daxmon/`,
     `cp -r ${repo}/bpf/build ${repo}/bpf/bpftrace /opt/daxmon/bpf/`,
     `ln -s ${repo}/node_modules /opt/daxmon/node_modules`,
     'bash /opt/daxmon/scripts/install-caps.sh > $R/install.log 2>&1 || { cat $R/install.log; daxmon_fail "install-caps.sh failed"; }',
