@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { describeError } from '../../src/errors.js';
@@ -74,6 +74,8 @@ export interface DaxmonObserverOutput extends ObserverOutput {
 const PORT = 9477;
 const EVENTS = 'daxmon-events.ndjson';
 const PHASES = 'phases.log';
+/** The recording cut where the live state was saved: what the replay must match. */
+const EVENTS_AT_STATE = 'daxmon-events-at-state.ndjson';
 
 /**
  * daxmon as the matrix's observer: `daxmon record` runs in the guest for the whole boot, the
@@ -139,6 +141,42 @@ async function readJson<T>(path: string): Promise<T | undefined> {
   }
 }
 
+/**
+ * The recording up to and including its `events`-th event (header, blank and bad lines kept as
+ * they are), or undefined when it holds fewer. The live state is saved while daxmon runs; the
+ * stop records more (the loader's final program statistics, each backend's backend_stopped, a
+ * periodic statistics frame that landed between the save and the stop), so the replay that must
+ * equal the live state is the replay of what the live state had counted.
+ */
+export function recordingPrefix(text: string, events: number): string | undefined {
+  if (events === 0) {
+    const nl = text.indexOf('\n');
+    return nl < 0 ? text : text.slice(0, nl + 1);
+  }
+  let seen = 0;
+  let lastLine = 0;
+  const d = new NdjsonDecoder({
+    header: () => {},
+    event: (_e, line) => {
+      if (++seen === events) {
+        lastLine = line;
+        d.stop();
+      }
+    },
+    error: () => {},
+  });
+  d.push(text);
+  d.end();
+  if (seen < events) return undefined;
+  let at = 0;
+  for (let i = 0; i < lastLine; i++) {
+    const nl = text.indexOf('\n', at);
+    if (nl < 0) return text;
+    at = nl + 1;
+  }
+  return text.slice(0, at);
+}
+
 /** Decodes a recording with daxmon's own decoder: the header, the events and bad-line count. */
 export function decodeRecording(text: string): {
   header: StreamHeader | undefined;
@@ -167,14 +205,12 @@ export function compareLiveToReplay(live: LiveState, r: ReplaySummaryJson): stri
     diffs.push(`pgmaps: live ${pg(live.state.pgmaps).join(',')} vs replay ${pg(r.pgmaps).join(',')}`);
   if (live.state.folios.tracked !== r.folios.tracked)
     diffs.push(`folios tracked: live ${live.state.folios.tracked} vs replay ${r.folios.tracked}`);
-  // The live state is saved before daxmon stops; stopping records one more event per backend
-  // (backend_stopped), which the replay sees and the saved state cannot.
-  const after = (byType: Record<string, number>) => byType.backend_stopped ?? 0;
-  const liveTotal = live.state.events.total - after(live.state.events.byType);
-  const replayTotal = r.events.total - after(r.events.byType);
-  if (liveTotal !== replayTotal) diffs.push(`events: live ${liveTotal} vs replay ${replayTotal}`);
+  // The replay is of the recording's prefix the live state had seen (recordingPrefix): what daxmon
+  // recorded after the state was saved (the loader's last program statistics, backend_stopped)
+  // is not in it, so every count must be equal.
+  if (live.state.events.total !== r.events.total)
+    diffs.push(`events: live ${live.state.events.total} vs replay ${r.events.total}`);
   const types = new Set([...Object.keys(live.state.events.byType), ...Object.keys(r.events.byType)]);
-  types.delete('backend_stopped');
   for (const type of types) {
     const [a, b] = [live.state.events.byType[type] ?? 0, r.events.byType[type] ?? 0];
     if (a !== b) diffs.push(`${type} events: live ${a} vs replay ${b}`);
@@ -245,8 +281,18 @@ async function collectDaxmon(
   let replayDiffs: string[] = [];
   if (header) {
     try {
-      replay = await runReplay(cli, join(resultsDir, EVENTS));
-      replayDiffs = live ? compareLiveToReplay(live, replay) : ['no live state to compare with'];
+      const prefix = live ? recordingPrefix(text, live.state.events.total) : undefined;
+      if (!live) replayDiffs = ['no live state to compare with'];
+      else if (prefix === undefined)
+        replayDiffs = [
+          `the recording holds ${events.length} events, fewer than the ${live.state.events.total} the live state counted`,
+        ];
+      else {
+        const atState = join(resultsDir, EVENTS_AT_STATE);
+        await writeFile(atState, prefix);
+        replay = await runReplay(cli, atState);
+        replayDiffs = compareLiveToReplay(live, replay);
+      }
     } catch (err) {
       replayDiffs = [`daxmon replay failed: ${describeError(err).slice(0, 400)}`];
     }

@@ -12,7 +12,7 @@ import {
 } from '../vm/daxmon-counts.js';
 import { daxmonBootProblems, daxmonScenarioProblems } from '../vm/daxmon-verdict.js';
 import type { DaxmonFindings, LiveState, ReplaySummaryJson } from '../vm/observer-daxmon.js';
-import { compareLiveToReplay, decodeRecording } from '../vm/observer-daxmon.js';
+import { compareLiveToReplay, decodeRecording, recordingPrefix } from '../vm/observer-daxmon.js';
 import { planScenarios } from '../vm/runner.js';
 import { SCENARIOS } from '../vm/scenarios.js';
 import { PMEM_PFN, Stream } from '../helpers/events.js';
@@ -347,14 +347,28 @@ describe('record vs replay', () => {
     expect(compareLiveToReplay(live, replay)).toEqual([]);
   });
 
-  it('does not count the backend stop recorded after the live state was saved', () => {
-    const r = { ...replay, events: { total: 6, byType: { dax_fault: 5, backend_stopped: 1 } } };
-    expect(compareLiveToReplay(live, r)).toEqual([]);
-    const more = { ...replay, events: { total: 6, byType: { dax_fault: 6 } } };
+  it('counts every event: the replay is of the recording up to where the live state was saved', () => {
+    const more = { ...replay, events: { total: 6, byType: { dax_fault: 5, backend_stopped: 1 } } };
     expect(compareLiveToReplay(live, more)).toEqual([
       'events: live 5 vs replay 6',
-      'dax_fault events: live 5 vs replay 6',
+      'backend_stopped events: live 0 vs replay 1',
     ]);
+  });
+
+  it('cuts a recording after the live state’s last event, keeping header and bad lines', () => {
+    const header = JSON.stringify({
+      daxmon: 'events',
+      schema: 1,
+      created: 'x',
+      kernel: { release: '7.3.4', model: 'new' },
+    });
+    const [a, b, c] = pageLife('new', PMEM_PFN).events.map((e) => JSON.stringify(e));
+    const text = `${header}\n${a}\n{"type":"nope"}\n\n${b}\n${c}\n`;
+    expect(recordingPrefix(text, 2)).toBe(`${header}\n${a}\n{"type":"nope"}\n\n${b}\n`);
+    expect(recordingPrefix(text, 3)).toBe(text);
+    expect(recordingPrefix(text, 0)).toBe(`${header}\n`);
+    expect(recordingPrefix(text, 4)).toBeUndefined();
+    expect(decodeRecording(recordingPrefix(text, 1)!).events).toHaveLength(1);
   });
 
   it('names every difference', () => {
