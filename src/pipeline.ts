@@ -8,13 +8,15 @@
  * time-based checks run when the stream clock passes a second since their last run, and when a
  * `clock_tick` event says so: the daemon's wall-clock timer ingests one (so the recorder keeps
  * it) only when a check has a deadline pending. Candidates that need the kernel's confirmation go
- * to the confirmer, if there is one (the daemon's, reading /proc), whose answer is ingested as a
- * `wait_confirmation` event right after the event or tick that proposed them; a replay has no
- * confirmer and reads the recorded answers at the same places.
+ * to a confirmer, if there is one: the daemon's wait confirmer reads /proc and its answer is
+ * ingested as a `wait_confirmation` event right after the event or tick that proposed it; the
+ * folio confirmer asks the struct-page scanner and ingests the readings and a
+ * `folio_confirmation` when the scanner answers. A replay has no confirmer and reads the recorded
+ * answers at the same places.
  */
 import { CheckEngine, type EngineOptions } from './checks/engine.js';
 import { allChecks } from './checks/registry.js';
-import type { Candidate, CheckConfig } from './checks/types.js';
+import type { CheckConfig, ConfirmedKind, FolioCandidate, WaitCandidate } from './checks/types.js';
 import type { DaxEvent, RefcountModel, WaitConfirmation } from './events/types.js';
 import { DaxState, type StateObserver } from './state/state.js';
 import type { ViolationSink } from './violations/violation.js';
@@ -26,13 +28,19 @@ export interface EventObserver {
 /** Time-based checks run when the stream clock has advanced this far since the last run. */
 export const TICK_INTERVAL_NS = 1e9;
 
-/** The I/O edge that asks the kernel about a candidate (src/daemon/wait-confirmer.ts). */
-export type Confirmer = (c: Candidate) => WaitConfirmation;
+/** The I/O edge that asks the kernel about a wait candidate (src/daemon/wait-confirmer.ts). */
+export type Confirmer = (c: WaitCandidate) => WaitConfirmation;
+/**
+ * The I/O edge that asks the kernel about a folio candidate (src/daemon/folio-confirmer.ts): it
+ * answers later, by ingesting the kernel's readings and a `folio_confirmation`, always once.
+ */
+export type FolioConfirmer = (c: FolioCandidate) => void;
 
 export class Pipeline {
   private readonly observers: EventObserver[] = [];
   private lastTick = 0;
   private confirmer: Confirmer | null = null;
+  private folioConfirmer: FolioConfirmer | null = null;
 
   constructor(
     readonly state: DaxState,
@@ -43,9 +51,19 @@ export class Pipeline {
     this.observers.push(o);
   }
 
-  /** Candidates are answered by `c` (the live daemon); without one they wait for recorded answers. */
+  /**
+   * Wait candidates are answered by `c` (the live daemon); from now on busy_wait_stuck waits for
+   * the answers. Without a confirmer a replay waits for recorded answers (PipelineOptions.confirms).
+   */
   confirmWith(c: Confirmer): void {
     this.confirmer = c;
+    this.engine.enableConfirmation('busy_wait_stuck');
+  }
+
+  /** Folio candidates are answered by `c` (the live daemon with a scanner), from now on. */
+  confirmFoliosWith(c: FolioConfirmer): void {
+    this.folioConfirmer = c;
+    this.engine.enableConfirmation('idle_refcount_mismatch');
   }
 
   ingest(e: DaxEvent): void {
@@ -88,8 +106,11 @@ export class Pipeline {
   /** Each candidate's answer goes through the pipeline like any event (a replay has it recorded). */
   private confirmCandidates(): void {
     const list = this.engine.candidates.splice(0);
-    if (!this.confirmer) return;
-    for (const c of list) this.ingest(this.confirmer(c));
+    for (const c of list) {
+      if (c.kind === 'busy_wait_stuck') {
+        if (this.confirmer) this.ingest(this.confirmer(c));
+      } else if (this.folioConfirmer) this.folioConfirmer(c);
+    }
   }
 }
 
@@ -106,8 +127,8 @@ export interface PipelineOptions {
   historyCapacity?: number;
   maxFolios?: number;
   engine?: Partial<EngineOptions>;
-  /** Findings that need the kernel's confirmation wait for it (live; replays of live recordings). */
-  confirm?: boolean;
+  /** Checks whose findings wait for the kernel's confirmation (live; replays of live recordings). */
+  confirms?: readonly ConfirmedKind[];
 }
 
 /** Build the live pipeline; replay and tests build exactly the same one. */
@@ -126,7 +147,7 @@ export function buildPipeline(o: PipelineOptions): Pipeline {
     ...(o.checkConfig ? { config: o.checkConfig } : {}),
     assumeProbesWhenUnknown: o.assumeProbesWhenUnknown ?? false,
     ...(o.firstViolationId !== undefined ? { firstId: o.firstViolationId } : {}),
-    confirm: o.confirm ?? false,
+    confirms: o.confirms ?? [],
     ...(o.violationIds ? { ids: o.violationIds } : {}),
     ...o.engine,
   });

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import type { Readable } from 'node:stream';
-import { DEFAULT_CHECK_CONFIG, type CheckConfig } from './checks/types.js';
+import { CONFIRMED_KINDS, DEFAULT_CHECK_CONFIG, type CheckConfig } from './checks/types.js';
 import { DaxmonError, isDaxmonError, type ErrorCode } from './errors.js';
 import type { StreamHeader } from './events/ndjson.js';
 import { createRecordingDecoder, type RecordingDecoder } from './events/recording.js';
@@ -180,7 +180,9 @@ class ReplayRun {
       // The live run's thresholds (its header), unless this replay names its own.
       checkConfig: { ...recordedCheckConfig(this.header), ...this.opts.checkConfig },
       // A live recording carries the confirmer's answers: candidates wait for them, as live.
-      confirm: Array.isArray(this.header?.confirms) && this.header.confirms.includes('busy_wait_stuck'),
+      confirms: CONFIRMED_KINDS.filter(
+        (k) => Array.isArray(this.header?.confirms) && this.header.confirms.includes(k),
+      ),
       assumeProbesWhenUnknown: true,
       ...(this.opts.firstViolationId !== undefined ? { firstViolationId: this.opts.firstViolationId } : {}),
       ...(this.opts.violationIds ? { violationIds: this.opts.violationIds } : {}),

@@ -202,8 +202,11 @@ export const DAXMON_METRICS = {
   daxmon_confirmations_total: {
     type: 'counter',
     source: 'daxmon',
-    help: 'Candidates the kernel was asked about before raising them: confirmed, or resynced (docs/violations.md).',
-    labels: { check: ['busy_wait_stuck'], outcome: ['confirmed', 'resynced'] },
+    help: 'Candidates the kernel was asked about before raising them: confirmed, resynced, or unread (docs/violations.md).',
+    labels: {
+      check: ['busy_wait_stuck', 'idle_refcount_mismatch'],
+      outcome: ['confirmed', 'resynced', 'unread'],
+    },
   },
   daxmon_pgmap_teardown_seconds: {
     type: 'histogram',

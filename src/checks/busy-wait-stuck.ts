@@ -130,7 +130,7 @@ export function createBusyWaitStuck(): Check {
         const id = `${w.tid}:${w.beginT}`;
         for (const severity of SEVERITIES) {
           if (waited < limitOf(ctx, severity)) continue;
-          if (!ctx.confirm) {
+          if (!ctx.confirms('busy_wait_stuck')) {
             report(ctx, w, now, severity, null);
             continue;
           }

@@ -11,6 +11,7 @@ import type { Violation, ViolationSink } from '../violations/violation.js';
 import {
   DEFAULT_CHECK_CONFIG,
   type Candidate,
+  type ConfirmedKind,
   type Check,
   type CheckConfig,
   type CheckContext,
@@ -56,8 +57,8 @@ export interface EngineOptions {
   maxDedupeKeys?: number;
   /** Wall clock, injectable for tests. */
   now?: () => Date;
-  /** Findings that need the kernel's confirmation wait for a wait_confirmation event (CheckContext.confirm). */
-  confirm?: boolean;
+  /** Checks whose findings wait for the kernel's confirmation (CheckContext.confirms). */
+  confirms?: readonly ConfirmedKind[];
 }
 
 const RECENT_EVENTS = 8;
@@ -106,6 +107,7 @@ export class CheckEngine {
   private current: DaxEvent | null = null;
   /** Candidates proposed since the pipeline last took them (confirm before you accuse). */
   readonly candidates: Candidate[] = [];
+  private readonly confirmsKinds = new Set<ConfirmedKind>();
   private readonly ctx: CheckContext;
 
   constructor(opts: EngineOptions) {
@@ -129,11 +131,12 @@ export class CheckEngine {
         if (c.after) push(this.afterBy, t, i);
       }
     });
+    for (const k of opts.confirms ?? []) this.confirmsKinds.add(k);
     this.ctx = {
       state: this.state,
       model: this.model,
       config: this.config,
-      confirm: opts.confirm ?? false,
+      confirms: (kind) => this.confirmsKinds.has(kind),
       propose: (c) => void this.candidates.push(c),
       report: (f) => this.report(f),
       clear: (key, t) => this.clear(key, t),
@@ -180,6 +183,16 @@ export class CheckEngine {
       if (c.tick && this.isActive(i) && (c.pending?.(this.ctx) ?? true)) return true;
     }
     return false;
+  }
+
+  /** From now on findings of `kind` wait for a confirmation (a confirmer was connected). */
+  enableConfirmation(kind: ConfirmedKind): void {
+    this.confirmsKinds.add(kind);
+  }
+
+  /** The checks whose findings wait for a confirmation (the recording's header says so). */
+  get confirms(): ConfirmedKind[] {
+    return [...this.confirmsKinds];
   }
 
   activity(): CheckActivity[] {

@@ -9,19 +9,36 @@
  * `idleMismatchSeconds`: a put the probes cannot see (inline folio_put) usually follows within
  * microseconds, and pipes or direct I/O may hold pages for a while legitimately. Folios a
  * busy-page wait is waiting on are V8's business, not this check's.
+ *
+ * Confirm before you accuse (docs/violations.md): the refcount daxmon holds may be its own
+ * arithmetic (FLAG.INFERRED: gets and puts added up since the last reading), and one unseen event
+ * makes that wrong (issue 11: "-511" on an order-9 folio whose pfns another file had reused).
+ * With a folio confirmer (the live daemon with the struct-page scanner, and replays of its
+ * recordings) a suspect whose time is up is proposed, not raised: the scanner re-reads the
+ * folio's pages, the readings replace daxmon's counts, and the `folio_confirmation` says whether
+ * the kernel still holds the folio off idle (raised, with the kernel's values) or not (nothing
+ * raised; daxmon_confirmations_total{outcome="resynced"}). When the pages could not be read, a
+ * value daxmon inferred is never raised; one the kernel reported at an event is, marked unconfirmed.
  */
-import type { DaxEvent } from '../events/types.js';
+import type { DaxEvent, FolioConfirmation } from '../events/types.js';
 import { FLAG, NO_PGMAP } from '../state/folio-store.js';
 import { PIN_BIAS } from '../scan/truth.js';
+import type { DaxState } from '../state/state.js';
 import type { Check, CheckContext } from './types.js';
 
 interface Suspect {
   since: number;
   reported: boolean;
+  /** Proposed to the confirmer, answer pending. */
+  proposed: boolean;
 }
 
-function suspicious(ctx: CheckContext, row: number): boolean {
-  const { state } = ctx;
+/**
+ * Whether the folio at `row` is, as `state` holds it, unmapped, unpinned and off its idle
+ * refcount, and certain (no gap since it was last known). The folio confirmer asks the same of
+ * the kernel's readings.
+ */
+export function idleMismatchHolds(state: DaxState, row: number): boolean {
   const f = state.folios;
   if (f.pgmap[row] === NO_PGMAP || state.isUncertain(row)) return false;
   const type = state.typeOf(row);
@@ -51,60 +68,108 @@ export function createIdleRefcountMismatch(): Check {
       'dax_entry_remove',
       'busy_page_found',
       'refcount_sample',
+      'folio_confirmation',
     ],
     requires: (model) =>
       model === 'new' ? [['folio_unmap', 'zone_device_free']] : [['devmap_put'], ['folio_idle']],
     after(e: DaxEvent, ctx) {
       if (!('pfn' in e)) return;
+      if (e.type === 'folio_confirmation') {
+        answered(e.pfn, e.t, e.outcome, e.detail, ctx);
+        return;
+      }
       const row = ctx.state.folios.find(e.pfn);
-      if (row < 0 || !suspicious(ctx, row)) {
+      if (row < 0 || !idleMismatchHolds(ctx.state, row)) {
         suspects.delete(e.pfn);
         return;
       }
       const s = suspects.get(e.pfn);
       // A new reading with the same wrong value keeps the original start: the clock runs from
       // when the folio first went quiet off idle.
-      if (!s) suspects.set(e.pfn, { since: e.t, reported: false });
+      if (!s) suspects.set(e.pfn, { since: e.t, reported: false, proposed: false });
     },
     pending() {
-      for (const s of suspects.values()) if (!s.reported) return true;
+      for (const s of suspects.values()) if (!s.reported && !s.proposed) return true;
       return false;
     },
     tick(now, ctx) {
       const limitNs = ctx.config.idleMismatchSeconds * 1e9;
       for (const [pfn, s] of suspects) {
-        if (s.reported || now - s.since < limitNs) continue;
+        if (s.reported || s.proposed || now - s.since < limitNs) continue;
         const row = ctx.state.folios.find(pfn);
-        if (row < 0 || !suspicious(ctx, row) || ctx.state.waits.waitingOn(pfn)) {
+        if (row < 0 || !idleMismatchHolds(ctx.state, row) || ctx.state.waits.waitingOn(pfn)) {
           suspects.delete(pfn);
           continue;
         }
-        s.reported = true;
-        const f = ctx.state.folios;
-        const idle = ctx.state.idleOf(row);
-        const refcount = f.refcount[row]!;
-        const type = ctx.state.typeOf(row);
-        const seq = f.lastSeq[row]!;
-        const last = ctx.state.history.recent(pfn, seq, 1)[0];
-        ctx.report({
-          kind: 'idle_refcount_mismatch',
-          severity: 'error',
-          t: now,
-          message:
-            refcount > idle
-              ? `${type} folio unmapped and unpinned but at refcount ${refcount} for ${((now - s.since) / 1e9).toFixed(1)} s (idle is ${idle}): a leaked reference`
-              : `${type} folio at refcount ${refcount}, below its idle ${idle}, for ${((now - s.since) / 1e9).toFixed(1)} s`,
-          pfn,
-          pgmapIdx: f.pgmap[row]!,
-          order: f.order[row]!,
-          observed: { refcount, mapcount: f.mapcount[row]! },
-          expected: { refcount: `${idle}` },
-          pid: last?.pid ?? 0,
-          comm: last?.comm ?? '',
-          dedupeKey: `idle_refcount_mismatch:${pfn}:${s.since}`,
-          details: { inferred: (f.flags[row]! & FLAG.INFERRED) !== 0, sinceT: s.since },
-        });
+        if (ctx.confirms('idle_refcount_mismatch')) {
+          s.proposed = true;
+          ctx.propose({
+            kind: 'idle_refcount_mismatch',
+            t: now,
+            pfn,
+            nrPages: 2 ** ctx.state.folios.order[row]!,
+          });
+          continue;
+        }
+        raise(pfn, s, now, ctx, null);
       }
     },
   };
+
+  /** The confirmer's answer for `pfn` at `t` (its readings were applied just before). */
+  function answered(
+    pfn: number,
+    t: number,
+    outcome: FolioConfirmation['outcome'],
+    detail: string,
+    ctx: CheckContext,
+  ): void {
+    const s = suspects.get(pfn);
+    if (!s || !s.proposed || s.reported) return;
+    s.proposed = false;
+    const row = ctx.state.folios.find(pfn);
+    const holds = row >= 0 && idleMismatchHolds(ctx.state, row) && !ctx.state.waits.waitingOn(pfn);
+    if (holds && outcome === 'confirmed') return raise(pfn, s, t, ctx, { confirmed: true, kernel: detail });
+    if (holds && outcome === 'unread' && (ctx.state.folios.flags[row]! & FLAG.INFERRED) === 0)
+      return raise(pfn, s, t, ctx, { confirmed: false, kernel: detail });
+    // The kernel disagreed (its readings replaced daxmon's counts), or nothing was read and the
+    // value was daxmon's own arithmetic: no accusation. A folio the readings left off idle
+    // becomes a suspect again with its next event.
+    suspects.delete(pfn);
+  }
+
+  function raise(
+    pfn: number,
+    s: Suspect,
+    now: number,
+    ctx: CheckContext,
+    confirmation: { confirmed: boolean; kernel: string } | null,
+  ): void {
+    const row = ctx.state.folios.find(pfn);
+    s.reported = true;
+    const f = ctx.state.folios;
+    const idle = ctx.state.idleOf(row);
+    const refcount = f.refcount[row]!;
+    const type = ctx.state.typeOf(row);
+    const seq = f.lastSeq[row]!;
+    const last = ctx.state.history.recent(pfn, seq, 1)[0];
+    ctx.report({
+      kind: 'idle_refcount_mismatch',
+      severity: 'error',
+      t: now,
+      message:
+        refcount > idle
+          ? `${type} folio unmapped and unpinned but at refcount ${refcount} for ${((now - s.since) / 1e9).toFixed(1)} s (idle is ${idle}): a leaked reference`
+          : `${type} folio at refcount ${refcount}, below its idle ${idle}, for ${((now - s.since) / 1e9).toFixed(1)} s`,
+      pfn,
+      pgmapIdx: f.pgmap[row]!,
+      order: f.order[row]!,
+      observed: { refcount, mapcount: f.mapcount[row]! },
+      expected: { refcount: `${idle}` },
+      pid: last?.pid ?? 0,
+      comm: last?.comm ?? '',
+      dedupeKey: `idle_refcount_mismatch:${pfn}:${s.since}`,
+      details: { inferred: (f.flags[row]! & FLAG.INFERRED) !== 0, sinceT: s.since, ...confirmation },
+    });
+  }
 }

@@ -66,9 +66,13 @@ export interface Finding {
 /**
  * A finding that needs the kernel's word before it is raised (confirm before you accuse,
  * docs/violations.md): the engine hands it to the pipeline's confirmer, whose answer comes back
- * as a `wait_confirmation` event, recorded like any other, so a replay decides as the live run did.
+ * as an event (`wait_confirmation`, `folio_confirmation`), recorded like any other, so a replay
+ * decides as the live run did.
  */
-export interface Candidate {
+export type Candidate = WaitCandidate | FolioCandidate;
+
+/** busy_wait_stuck: is the task still asleep in the layout-break wait? (/proc, synchronous) */
+export interface WaitCandidate {
   kind: 'busy_wait_stuck';
   severity: Severity;
   /** Stream time of the tick that found it. */
@@ -79,15 +83,30 @@ export interface Candidate {
   fn: string;
 }
 
+/** idle_refcount_mismatch: does the kernel's struct page agree? (the scanner, asynchronous) */
+export interface FolioCandidate {
+  kind: 'idle_refcount_mismatch';
+  /** Stream time of the tick that found it. */
+  t: number;
+  /** The folio's head and its pages (1 << order). */
+  pfn: number;
+  nrPages: number;
+}
+
+/** Checks whose findings can wait for a confirmation. */
+export type ConfirmedKind = Candidate['kind'];
+export const CONFIRMED_KINDS: readonly ConfirmedKind[] = ['busy_wait_stuck', 'idle_refcount_mismatch'];
+
 export interface CheckContext {
   readonly state: DaxState;
   readonly model: RefcountModel;
   readonly config: CheckConfig;
   /**
-   * Findings that need confirmation wait for it (the live daemon, and replays of its recordings);
-   * false for streams with no confirmer (hand-written, older recordings): raised unconfirmed.
+   * Whether findings of `kind` wait for a confirmation (the live daemon with that confirmer, and
+   * replays of its recordings); false for streams with none (hand-written, older recordings,
+   * a daemon without the scanner): then they are judged without it.
    */
-  readonly confirm: boolean;
+  confirms(kind: ConfirmedKind): boolean;
   /** Ask the confirmer about a candidate (only when `confirm`). */
   propose(c: Candidate): void;
   report(f: Finding): void;

@@ -26,6 +26,7 @@ import { readiness } from './readiness.js';
 import { openRecording, type Recording } from './recording.js';
 import { structPageScan } from './scan.js';
 import { openViolationRecords, violationSink, type ViolationRecords } from './violations.js';
+import { scanFolioConfirmer } from './folio-confirmer.js';
 import { procWaitConfirmer } from './wait-confirmer.js';
 
 export type { DaemonOptions } from './options.js';
@@ -106,10 +107,15 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
     ...(o.maxFolios !== undefined ? { maxFolios: o.maxFolios } : {}),
     stateObserver: counted.stateObserver,
     sink: violationSink(records, counted, log),
-    // Confirm before you accuse: busy_wait_stuck is raised only when /proc agrees (wait-confirmer.ts).
-    confirm: true,
   });
+  const { state, engine } = pipeline;
+  const ingest = pipeline.ingest.bind(pipeline);
+  // Confirm before you accuse: busy_wait_stuck is raised only when /proc agrees (wait-confirmer.ts),
+  // idle_refcount_mismatch only when the struct pages agree, if the scanner runs (folio-confirmer.ts).
   pipeline.confirmWith(o.confirmer ?? procWaitConfirmer());
+  const scanDone = (seconds: number) => counted.scanDone(seconds);
+  const scan = structPageScan({ config: o.scan, state, model, ingest, scanDone, log });
+  if (scan) pipeline.confirmFoliosWith(scanFolioConfirmer({ scan, state, ingest, nowNs: monotonicNs }));
   const recording = o.recordPath
     ? openRecording({
         file: o.recordPath,
@@ -119,7 +125,7 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
         // What a replay needs to decide as this run does (docs/events.md "Replay equals live").
         replay: {
           clock: 'recorded',
-          confirms: ['busy_wait_stuck'],
+          confirms: engine.confirms,
           checkConfig: { ...pipeline.engine.config },
         },
         log,
@@ -128,7 +134,6 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
       })
     : null;
   if (recording) pipeline.observe((e) => recording.write(e));
-  const ingest = pipeline.ingest.bind(pipeline);
   const backends = new Backends({
     choice: o.backend,
     strict: o.strict,
@@ -137,9 +142,6 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
     ingest,
     log,
   });
-  const { state, engine } = pipeline;
-  const scanDone = (seconds: number) => counted.scanDone(seconds);
-  const scan = structPageScan({ config: o.scan, state, model, ingest, scanDone, log });
   const metrics = new DaxmonMetrics({
     scan,
     state,

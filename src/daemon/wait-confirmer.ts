@@ -10,7 +10,7 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Candidate } from '../checks/types.js';
+import type { WaitCandidate } from '../checks/types.js';
 import type { WaitConfirmation } from '../events/types.js';
 import type { Confirmer } from '../pipeline.js';
 
@@ -31,7 +31,7 @@ export interface ProcWaitConfirmerOptions {
   /** /proc, or a tree shaped like it (tests). */
   procRoot?: string;
   /** Told of every answer (daxmon_confirmations_total). */
-  onOutcome?: (c: Candidate, outcome: WaitConfirmation['outcome']) => void;
+  onOutcome?: (c: WaitCandidate, outcome: WaitConfirmation['outcome']) => void;
 }
 
 function read(file: string): string | null {
@@ -62,7 +62,7 @@ function names(text: string | null, fn: (s: string) => boolean): string | null {
 
 /** Judge a candidate from what /proc holds for its task. Pure over the files read. */
 export function judgeWait(
-  c: Candidate,
+  c: WaitCandidate,
   files: { stat: string | null; wchan: string | null; stack: string | null },
 ): Pick<WaitConfirmation, 'outcome' | 'taskAlive' | 'detail'> {
   if (files.stat === null)
@@ -103,7 +103,7 @@ export function procWaitConfirmer(o: ProcWaitConfirmerOptions = {}): Confirmer {
 
 /** The event that carries an answer: at the candidate's time, so it adds no tick of its own. */
 export function confirmationEvent(
-  c: Candidate,
+  c: WaitCandidate,
   a: Pick<WaitConfirmation, 'outcome' | 'taskAlive' | 'detail'>,
 ): WaitConfirmation {
   return {

@@ -147,6 +147,12 @@ export const EVENT_SCHEMA: Record<EventType, FieldSpec[]> = {
     f('taskAlive', 'bool'),
     f('detail', 'str'),
   ],
+  folio_confirmation: [
+    f('pfn', 'uint'),
+    f('check', { enum: ['idle_refcount_mismatch'] }),
+    f('outcome', { enum: ['confirmed', 'resynced', 'unread'] }),
+    f('detail', 'str'),
+  ],
 };
 
 /**

@@ -323,6 +323,23 @@ export interface ClockTick extends EventBase {
   type: 'clock_tick';
 }
 
+/**
+ * What the kernel's struct pages said when daxmon asked it to confirm an idle_refcount_mismatch
+ * candidate (docs/violations.md "Confirm before you accuse"): the scanner re-read the folio's
+ * pages, whose readings went into the stream just before as `refcount_sample` events.
+ * confirmed: the kernel holds the folio off its idle refcount, unmapped and unpinned, as daxmon
+ * believed; resynced: it does not, and daxmon's counts were replaced by the kernel's; unread: the
+ * pages could not be read (no scanner, a fault, a queue full), so nothing was learnt.
+ */
+export interface FolioConfirmation extends EventBase {
+  type: 'folio_confirmation';
+  pfn: number;
+  check: 'idle_refcount_mismatch';
+  outcome: 'confirmed' | 'resynced' | 'unread';
+  /** What was read, e.g. "refcount 1, mapcount 0, pincount 0" or why nothing was. */
+  detail: string;
+}
+
 /** What the kernel said when daxmon asked it to confirm a busy_wait_stuck candidate (docs/kernel-model.md §9). */
 export interface WaitConfirmation extends EventBase {
   type: 'wait_confirmation';
@@ -389,6 +406,7 @@ export type DaxEvent =
   | ProbeStatus
   | ClockTick
   | WaitConfirmation
+  | FolioConfirmation
   | ProbeMissed;
 
 export type EventType = DaxEvent['type'];
@@ -422,6 +440,7 @@ export const EVENT_TYPES = [
   'clock_tick',
   'wait_confirmation',
   'probe_missed',
+  'folio_confirmation',
 ] as const satisfies readonly EventType[];
 
 /** Events that concern one folio and carry its pfn. */

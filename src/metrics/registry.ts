@@ -276,7 +276,7 @@ export class DaxmonMetrics {
     });
     new client.Counter({
       name: 'daxmon_confirmations_total',
-      help: 'Candidates the kernel was asked about before raising them (docs/violations.md): confirmed, or resynced (the kernel did not agree; the wait was closed or made uncertain).',
+      help: "Candidates the kernel was asked about before raising them (docs/violations.md): confirmed, resynced (the kernel did not agree; the wait was closed or made uncertain, the folio took the kernel's counts), or unread (the folio's struct pages could not be read).",
       labelNames: ['check', 'outcome'],
       registers: [r],
       collect() {
@@ -284,6 +284,10 @@ export class DaxmonMetrics {
         const c = state.waits.confirmations;
         this.inc({ check: 'busy_wait_stuck', outcome: 'confirmed' }, c.confirmed);
         this.inc({ check: 'busy_wait_stuck', outcome: 'resynced' }, c.resynced);
+        const f = state.folioConfirmations;
+        this.inc({ check: 'idle_refcount_mismatch', outcome: 'confirmed' }, f.confirmed);
+        this.inc({ check: 'idle_refcount_mismatch', outcome: 'resynced' }, f.resynced);
+        this.inc({ check: 'idle_refcount_mismatch', outcome: 'unread' }, f.unread);
       },
     });
     new client.Gauge({

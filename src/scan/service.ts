@@ -3,7 +3,7 @@
  * each batch as it arrives (bounded work per batch, so event intake is never held up for longer
  * than one batch of DAXMON_SCAN_BATCH pages), and keeps the snapshot the pages API serves.
  */
-import type { DaxEvent, RefcountModel } from '../events/types.js';
+import type { DaxEvent, RefcountModel, RefcountSample } from '../events/types.js';
 import type { Pgmap } from '../state/pgmaps.js';
 import type { DaxState } from '../state/state.js';
 import { DRIFT_FIELDS, reconcileBatch, type DriftField } from './reconcile.js';
@@ -117,6 +117,36 @@ export class ScanService {
       this.declare(false, `struct-page scan failed: ${(err as Error).message}`);
       this.o.onError?.(err as Error);
     }
+  }
+
+  /**
+   * Reads one folio's struct pages now, for the folio confirmer (confirm before you accuse,
+   * docs/violations.md): the readings go into the stream as `refcount_sample` events, like a
+   * scan's, and the head's is returned. It waits behind a range the scanner is reading, and is
+   * not paced (a folio is at most 2^18 pages). Never throws: `read: false` says why not.
+   */
+  async readFolio(
+    pfn: number,
+    nrPages: number,
+  ): Promise<{ read: true; sample: RefcountSample } | { read: false; why: string }> {
+    const p = this.o.state.pgmaps.lookup(pfn);
+    if (!p || p.phase !== 'live') return { read: false, why: `no live pgmap holds pfn ${pfn}` };
+    let head: RefcountSample | undefined;
+    try {
+      await this.o.scanner.scan(pfn, nrPages, 0, (batch) => {
+        const r = reconcileBatch(this.o.state, p, batch, this.o.nowNs(), this.o.model);
+        for (const s of r.samples) {
+          if (s.pfn === pfn) head = s;
+          this.o.ingest(s);
+        }
+        for (const f of DRIFT_FIELDS) this.stats.drift[f] += r.drift[f];
+      });
+    } catch (err) {
+      return { read: false, why: (err as Error).message };
+    }
+    return head
+      ? { read: true, sample: head }
+      : { read: false, why: `the scanner returned no reading of pfn ${pfn}` };
   }
 
   /**

@@ -101,6 +101,8 @@ export class DaxState {
   readonly probes = new Map<string, ProbeState>();
   readonly backendsUp = new Map<BackendName, boolean>();
   gupLongtermRefused = 0;
+  /** Answers of the folio confirmer (folio_confirmation events), by outcome. */
+  readonly folioConfirmations = { confirmed: 0, resynced: 0, unread: 0 };
   /** Folios dropped to stay under maxFolios, and folio events not tracked because nothing could be. */
   evicted = 0;
   untracked = 0;
@@ -340,6 +342,10 @@ export class DaxState {
         if (e.outcome === 'resynced') this.waits.resync(e.tid, e.beginT, e.taskAlive);
         return;
       case 'clock_tick':
+        return;
+      case 'folio_confirmation':
+        // The kernel's readings came just before as refcount_sample events and were applied then.
+        this.folioConfirmations[e.outcome]++;
         return;
       case 'refcount_sample': {
         if (e.tail) return; // tails carry no refcount of their own (must be 0): V7 looks at them

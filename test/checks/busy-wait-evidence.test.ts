@@ -13,7 +13,7 @@ import {
   procWaitConfirmer,
   statState,
 } from '../../src/daemon/wait-confirmer.js';
-import type { Candidate } from '../../src/checks/types.js';
+import type { WaitCandidate } from '../../src/checks/types.js';
 import { EVENT_TYPES } from '../../src/events/types.js';
 import { buildPipeline } from '../../src/pipeline.js';
 import type { Violation } from '../../src/violations/violation.js';
@@ -90,13 +90,13 @@ describe('layout-break waits are paired per task', () => {
 describe('confirm before you accuse', () => {
   function pipeline(answer: 'confirmed' | 'resynced' | null, taskAlive = true) {
     const violations: Violation[] = [];
-    const asked: Candidate[] = [];
+    const asked: WaitCandidate[] = [];
     const p = buildPipeline({
       model: 'new',
       kernelRelease: '7.3.4',
       checkConfig: config,
       assumeProbesWhenUnknown: true,
-      confirm: true,
+      confirms: ['busy_wait_stuck'],
       sink: { violation: (v, u) => void (u === 'new' && violations.push(v)) },
     });
     if (answer)
@@ -151,12 +151,17 @@ describe('confirm before you accuse', () => {
 
   it('old binary recordings keep their tags: the new types are appended', () => {
     expect(EVENT_TYPES.indexOf('probe_status')).toBe(21);
-    expect(EVENT_TYPES.slice(22)).toEqual(['clock_tick', 'wait_confirmation', 'probe_missed']);
+    expect(EVENT_TYPES.slice(22)).toEqual([
+      'clock_tick',
+      'wait_confirmation',
+      'probe_missed',
+      'folio_confirmation',
+    ]);
   });
 });
 
 describe('the /proc confirmer (docs/kernel-model.md §9)', () => {
-  const c: Candidate = {
+  const c: WaitCandidate = {
     kind: 'busy_wait_stuck',
     severity: 'warning',
     t: 1,

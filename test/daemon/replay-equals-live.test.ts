@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Candidate } from '../../src/checks/types.js';
+import type { WaitCandidate } from '../../src/checks/types.js';
 import { startDaemon, type RunningDaemon } from '../../src/daemon/daemon.js';
 import { confirmationEvent } from '../../src/daemon/wait-confirmer.js';
 import type { DaxEvent } from '../../src/events/types.js';
@@ -87,7 +87,7 @@ const monotonic = () => Number(process.hrtime.bigint());
 
 interface Live {
   violations: Violation[];
-  asked: Candidate[];
+  asked: WaitCandidate[];
   recording: string;
   metrics: string;
 }
@@ -96,7 +96,7 @@ interface Live {
 async function live(name: string, alive: boolean): Promise<Live> {
   const recording = path.join(dir, `${name}.ndjson`);
   let now = 0;
-  const asked: Candidate[] = [];
+  const asked: WaitCandidate[] = [];
   let daemon: RunningDaemon | undefined;
   try {
     daemon = await startDaemon({

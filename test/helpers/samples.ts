@@ -158,4 +158,12 @@ export const SAMPLE_EVENTS: DaxEvent[] = [
     runs: 1_000_000,
     misses: 335,
   },
+  {
+    ...b,
+    type: 'folio_confirmation',
+    pfn: 0x140000,
+    check: 'idle_refcount_mismatch',
+    outcome: 'resynced',
+    detail: 'struct page read: refcount 0, mapcount 0, pincount 0, order 9',
+  },
 ];

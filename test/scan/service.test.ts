@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { PMEM_PFN } from '../helpers/events.js';
+import { DEFAULT_CHECK_CONFIG } from '../../src/checks/types.js';
+import { scanFolioConfirmer } from '../../src/daemon/folio-confirmer.js';
+import { PMEM_PFN, Stream } from '../helpers/events.js';
 import { scanWorld as world } from '../helpers/scan-world.js';
 
 const metric = (text: string, series: string) => {
@@ -89,5 +91,64 @@ describe('scan service: pgmap churn', () => {
     expect(w.scan.snapshotCount).toBeLessThanOrEqual(listed);
     // the live pgmap of the world keeps its snapshot
     expect(w.scan.snapshot('pm0')).toBeDefined();
+  });
+});
+
+describe('scan service: reading one folio for the folio confirmer (confirm before you accuse)', () => {
+  /** The world's folio unmapped with 2 read before it: daxmon infers 1, a leak suspect. */
+  function suspect(kernel: { refcount: number; mapcount: number } | null) {
+    const w = world(64);
+    if (kernel) w.image.set(PMEM_PFN, { ...kernel, mapping: true });
+    const s = new Stream('new');
+    s.t = w.pipeline.state.lastT;
+    s.probes(['folio_unmap', 'zone_device_free']).unmap(PMEM_PFN, 2, 1);
+    for (const e of s.events) w.pipeline.ingest(e);
+    const ingest = w.pipeline.ingest.bind(w.pipeline);
+    const nowNs = () => w.pipeline.state.lastT + 1;
+    w.pipeline.confirmFoliosWith(
+      scanFolioConfirmer({ scan: w.scan, state: w.pipeline.state, ingest, nowNs }),
+    );
+    w.pipeline.clock(s.t + (DEFAULT_CHECK_CONFIG.idleMismatchSeconds + 1) * 1e9);
+    return w;
+  }
+  const v6 = (w: ReturnType<typeof world>) =>
+    w.pipeline.engine.activity().find((c) => c.kind === 'idle_refcount_mismatch')!.violations;
+
+  it('a kernel that holds the folio idle resyncs it: nothing raised, counted, the counts are the kernel’s', async () => {
+    const w = suspect({ refcount: 0, mapcount: 0 });
+    await new Promise((r) => setImmediate(r));
+    expect(v6(w)).toBe(0);
+    const text = (await w.metrics.render()).body;
+    expect(
+      metric(text, 'daxmon_confirmations_total{check="idle_refcount_mismatch",outcome="resynced"}'),
+    ).toBe(1);
+    const row = w.pipeline.state.folios.find(PMEM_PFN);
+    expect(w.pipeline.state.folios.refcount[row]).toBe(0);
+  });
+
+  it('a kernel that holds the leaked reference confirms it: raised', async () => {
+    const w = suspect({ refcount: 1, mapcount: 0 });
+    await new Promise((r) => setImmediate(r));
+    expect(v6(w)).toBe(1);
+    const text = (await w.metrics.render()).body;
+    expect(
+      metric(text, 'daxmon_confirmations_total{check="idle_refcount_mismatch",outcome="confirmed"}'),
+    ).toBe(1);
+  });
+
+  it('says why when it cannot read: a pfn outside every live pgmap, a scanner that failed', async () => {
+    const w = world(64);
+    expect(await w.scan.readFolio(PMEM_PFN + 4096, 1)).toEqual({
+      read: false,
+      why: `no live pgmap holds pfn ${PMEM_PFN + 4096}`,
+    });
+    const failing = world(64);
+    failing.scan['o'].scanner.scan = () => Promise.reject(new Error('daxmon-scan exited (SIGKILL)'));
+    expect(await failing.scan.readFolio(PMEM_PFN, 1)).toEqual({
+      read: false,
+      why: 'daxmon-scan exited (SIGKILL)',
+    });
+    const ok = await w.scan.readFolio(PMEM_PFN, 1);
+    expect(ok).toMatchObject({ read: true, sample: { type: 'refcount_sample', pfn: PMEM_PFN, refcount: 0 } });
   });
 });
