@@ -1,7 +1,9 @@
 /**
- * Builds the fault-injection module (daxfi/) for a guest kernel on the host, against Debian's
- * linux-headers of that kernel (lab/src/headers.ts), into the cache (named by source hash and
- * release; never into the repo, never under /tmp, which the guest covers with a tmpfs).
+ * Builds the fault-injection module (daxfi/) for a guest kernel against Debian's linux-headers of
+ * that kernel (lab/src/headers.ts), into the cache (named by source hash and release; never into
+ * the repo, never under /tmp, which the guest covers with a tmpfs). A kernel built with the host's
+ * gcc (bookworm's 6.1) is built for on the host; one built with another (trixie's gcc 14: 6.12,
+ * 7.3) in the trixie build root (lab/src/buildroot.ts), whose gcc is the kernel's own.
  */
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -10,7 +12,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import type { KernelBuild } from '../../../lab/src/index.js';
-import { VmError, ensureKernelHeaders } from '../../../lab/src/index.js';
+import {
+  VmError,
+  ensureBuildRoot,
+  ensureKernelHeaders,
+  moduleMakeArgs,
+  runInBuildRoot,
+} from '../../../lab/src/index.js';
 
 const SRC = join(dirname(fileURLToPath(import.meta.url)), 'daxfi');
 
@@ -26,7 +34,18 @@ export async function buildDaxfi(kernel: KernelBuild, cacheDir: string): Promise
   await mkdir(dir, { recursive: true });
   for (const f of files) await copyFile(join(SRC, f), join(dir, f));
   try {
-    await execa('make', ['-C', kbuild, `M=${dir}`, 'modules'], { all: true });
+    const kernelGcc = await kernelGccMajor(kbuild);
+    if (kernelGcc !== null && kernelGcc !== (await hostGccMajor())) {
+      const root = await ensureBuildRoot({ cacheDir });
+      // The headers' Makefile includes the -common tree by its cache path: bind the whole root.
+      const headersRoot = dirname(dirname(dirname(kbuild)));
+      await runInBuildRoot(
+        { root: root.dir, binds: [dir, headersRoot], cwd: dir, argv: moduleMakeArgs(kbuild, dir) },
+        'make daxfi.ko',
+      );
+    } else {
+      await execa('make', ['-C', kbuild, `M=${dir}`, 'modules'], { all: true });
+    }
   } catch (err) {
     throw new VmError(
       'DAXMON_E_VM_BUILD',
@@ -35,4 +54,17 @@ export async function buildDaxfi(kernel: KernelBuild, cacheDir: string): Promise
     );
   }
   return ko;
+}
+
+/** The gcc major version the kernel was built with (its headers' CONFIG_GCC_VERSION), or null. */
+async function kernelGccMajor(kbuild: string): Promise<number | null> {
+  const config = await readFile(join(kbuild, '.config'), 'utf8').catch(() => '');
+  const m = /^CONFIG_GCC_VERSION=(\d+)$/m.exec(config);
+  return m ? Math.floor(Number(m[1]) / 10000) : null;
+}
+
+async function hostGccMajor(): Promise<number | null> {
+  const r = await execa('gcc', ['-dumpversion'], { reject: false });
+  const n = Number.parseInt(r.stdout, 10);
+  return Number.isFinite(n) ? n : null;
 }

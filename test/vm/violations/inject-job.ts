@@ -11,6 +11,8 @@ export interface InjectJobOptions {
   viowl: string;
   daxfi: string;
   idleMismatchSeconds: number;
+  /** The kernel's refcount model: which injections make sense (idle is 1 before 6.15, 0 after). */
+  model: 'old' | 'new';
 }
 
 export function renderInjectJob(o: InjectJobOptions): string {
@@ -38,8 +40,15 @@ t0=$(daxmon_now_ms)
 daxmon_bg_start daxmon ${o.node} ${o.repoDir}/dist/cli.js run --backend libbpf --listen 127.0.0.1:${GUEST_PORT} --no-journal --idle-mismatch-seconds ${o.idleMismatchSeconds}
 wait_ready 300 || daxmon_fail "daxmon not ready"
 echo "run_ready_ms $(( $(daxmon_now_ms) - t0 ))" >> "$F/times.txt"
-${scenario('zero-map', 'zero-map', ['map_zero_ref'], 'VIOWL remapped')}
-${scenario('pin-put', 'pin-put', ['refcount_underflow', 'idle_refcount_mismatch'], 'VIOWL truncated')}
+${
+  o.model === 'old'
+    ? `${scenario('zero-map', 'zero-map', ['map_zero_ref'], 'VIOWL remapped')}
+${scenario('pin-put', 'pin-put', ['refcount_underflow', 'idle_refcount_mismatch'], 'VIOWL truncated')}`
+    : // New model: the mapping's own reference dropped (1 -> 0) leaves the page at -1 after the
+      // unmap. (A map at refcount 0 cannot be injected: the refault's insert refuses a folio at
+      // refcount 0, validate_page_before_insert in mm/memory.c, and the process gets SIGBUS.)
+      scenario('map-put', 'map-put', ['idle_refcount_mismatch', 'refcount_underflow'], 'VIOWL unmapped')
+}
 api /api/checks checks.json
 daxmon_bg_stop daxmon TERM 20
 dmesg > "$F/dmesg.txt" 2>&1

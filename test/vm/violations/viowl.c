@@ -16,7 +16,11 @@
 //   pin-put FILE DIR            page 0 pinned by vmsplice, pfn printed; once DIR/go1 exists (the job
 //                               dropped a reference) the pipe is drained: a put below the idle 1. The
 //                               file is then unmapped and truncated, leaving the page at 0, off idle.
-//   Both wait for DIR/go2 (the job read daxmon and restored the reference) before exiting.
+//   map-put FILE DIR            new model: page 0 faulted (refcount 1), pfn printed; once DIR/go1 exists
+//                               (the job dropped the mapping's reference) the file is unmapped: the
+//                               zap's put leaves the page at -1. Truncated only after DIR/go2 (the
+//                               job restored it to 0), since truncate waits for an idle 0.
+//   All wait for DIR/go2 (the job read daxmon and restored the reference) before exiting.
 //
 // Progress lines `VIOWL <what> <uptime ms>` on stdout (line-buffered), one `DAXWL_RESULT {json}` last.
 #define _GNU_SOURCE
@@ -251,6 +255,23 @@ static int wl_pin_put(const char *path, const char *dir) {
   return 0;
 }
 
+static int wl_map_put(const char *path, const char *dir) {
+  const size_t n = 16;
+  int fd = create_written(path, n);
+  char *p = map_pages(fd, n);
+  touch(p, 1);
+  uint64_t pfn = pfn_of(p);
+  printf("VIOWL pfn %llu\n", (unsigned long long)pfn);
+  wait_for(dir, "go1");
+  munmap(p, n * PAGE);
+  progress("unmapped");
+  wait_for(dir, "go2");
+  int rc = ftruncate(fd, 0);
+  close(fd);
+  printf("DAXWL_RESULT {\"ok\":true,\"pfn\":%llu,\"truncate_rc\":%d}\n", (unsigned long long)pfn, rc);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && !strcmp(argv[1], "pin-truncate")) return wl_pin_truncate(argv[2], argv[3]);
@@ -258,6 +279,7 @@ int main(int argc, char **argv) {
   if (argc >= 3 && !strcmp(argv[1], "healthy")) return wl_healthy(argv[2]);
   if (argc >= 4 && !strcmp(argv[1], "zero-map")) return wl_zero_map(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "pin-put")) return wl_pin_put(argv[2], argv[3]);
-  fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE | zero-map|pin-put FILE DIR\n");
+  if (argc >= 4 && !strcmp(argv[1], "map-put")) return wl_map_put(argv[2], argv[3]);
+  fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE | zero-map|pin-put|map-put FILE DIR\n");
   return 2;
 }
