@@ -126,7 +126,10 @@ async function sha256File(path: string): Promise<string> {
 }
 
 /** Downloads the source deb into `<cache>/hmm/debs` (kept: it is the input the key names). */
-async function ensureSourceDeb(o: HmmBuildOptions, pkg: string): Promise<{ deb: string; sha256: string }> {
+export async function ensureSourceDeb(
+  o: Pick<HmmBuildOptions, 'cacheDir' | 'kernel' | 'log'>,
+  pkg: string,
+): Promise<{ deb: string; sha256: string }> {
   const log = o.log ?? defaultLogger;
   const d = aptDirs(o.cacheDir, findSeries(o.kernel.series));
   const opts = aptOptions(d);

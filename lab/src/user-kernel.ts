@@ -6,8 +6,8 @@
  * qemu minutes later, so the lab refuses it now, naming the options to merge (`daxmon kconfig`).
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
+import { mkdir, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { parseKernelConfig } from '../../src/kernel/config.js';
@@ -62,17 +62,6 @@ export function configRefusal(configText: string, what: string): string | null {
   );
 }
 
-async function readHead(file: string, bytes: number): Promise<Uint8Array> {
-  const fh = await open(file, 'r');
-  try {
-    const buf = new Uint8Array(bytes);
-    const { bytesRead } = await fh.read(buf, 0, bytes, 0);
-    return buf.subarray(0, bytesRead);
-  } finally {
-    await fh.close();
-  }
-}
-
 async function mustExist(file: string, what: string): Promise<void> {
   try {
     await stat(file);
@@ -82,6 +71,54 @@ async function mustExist(file: string, what: string): Promise<void> {
       `${what} ${file}: ${(err as NodeJS.ErrnoException).code ?? err}`,
     );
   }
+}
+
+/**
+ * The release of a user's kernel without building anything (the matrix plans its boots before it
+ * runs them): the bzImage's setup header, or the tree's include/config/kernel.release.
+ */
+export function userKernelRelease(src: UserKernelSource): string {
+  if ('tree' in src) {
+    const f = join(resolve(src.tree), 'include', 'config', 'kernel.release');
+    const r = existsSync(f) ? readFileSync(f, 'utf8').trim() : '';
+    if (!r)
+      throw new VmError('DAXMON_E_VM_USER_KERNEL', `no ${f}: is ${src.tree} a kernel tree after \`make\`?`);
+    return r;
+  }
+  const image = resolve(src.image);
+  if (!existsSync(image))
+    throw new VmError('DAXMON_E_VM_USER_KERNEL', `the kernel image ${image} does not exist`);
+  return imageRelease(image);
+}
+
+/** The release in a bzImage's setup header (its first 64 KiB), or a DAXMON_E_VM_USER_KERNEL. */
+function imageRelease(image: string): string {
+  const head = new Uint8Array(0x10000);
+  const fd = openSync(image, 'r');
+  try {
+    readSync(fd, head, 0, head.length, 0);
+  } finally {
+    closeSync(fd);
+  }
+  const release = bzImageRelease(head);
+  if (release === null)
+    throw new VmError(
+      'DAXMON_E_VM_USER_KERNEL',
+      `${image} is not an x86 bzImage (no "HdrS" setup header with a version string): give arch/x86/boot/bzImage, not vmlinux`,
+    );
+  return release;
+}
+
+/**
+ * Pure: the Debian series whose scenario truths a user's kernel is judged by (what each kernel
+ * generation does unseen, docs/kernel-model.md): its own major.minor when the lab knows it (6.1,
+ * 6.12), 7 for 7.x and any other new-model kernel, 6.12 for any other old-model one.
+ */
+export function truthSeriesOf(release: string, known: readonly string[]): string {
+  const m = /^(\d+)\.(\d+)/.exec(release);
+  if (m && known.includes(`${m[1]}.${m[2]}`)) return `${m[1]}.${m[2]}`;
+  if (m && known.includes(m[1]!)) return m[1]!;
+  return modelOfRelease(release) === 'new' ? '7' : '6.12';
 }
 
 export interface UserKernelOptions {
@@ -128,13 +165,7 @@ export async function ensureUserKernel(src: UserKernelSource, opts: UserKernelOp
     }
     await mustExist(configFile, 'the kernel config');
   }
-  const release = bzImageRelease(await readHead(image, 0x10000));
-  if (release === null) {
-    throw new VmError(
-      'DAXMON_E_VM_USER_KERNEL',
-      `${image} is not an x86 bzImage (no "HdrS" setup header with a version string): give arch/x86/boot/bzImage, not vmlinux`,
-    );
-  }
+  const release = imageRelease(image);
   const model = modelOfRelease(release);
   if (model === null)
     throw new VmError('DAXMON_E_VM_USER_KERNEL', `cannot read a version from release "${release}"`);

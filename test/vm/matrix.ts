@@ -1,14 +1,17 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { DaxFs, GuestRun, Logger, PmemKind } from '../../lab/src/index.js';
+import type { DaxFs, GuestRun, Logger, PmemKind, UserKernelSource } from '../../lab/src/index.js';
 import {
   KERNEL_SERIES,
   VmError,
   assertCacheOutsideRepo,
   defaultCacheDir,
   ensureKernel,
+  ensureUserKernel,
   findSeries,
   runGuest,
+  truthSeriesOf,
+  userKernelRelease,
 } from '../../lab/src/index.js';
 import { buildDaxwl } from './build.js';
 import type { Observer } from './observer.js';
@@ -44,6 +47,9 @@ export interface MatrixCase {
   pmem: PmemKind;
   fs: DaxFs | undefined;
   needs: 'fs' | 'devdax';
+  /** A kernel the developer built (DAXMON_VM_USER_KERNEL, DAXMON_VM_KERNEL_TREE); `series` is then
+   * the Debian series whose scenario truths it is judged by (truthSeriesOf). */
+  user?: { source: UserKernelSource; release: string };
 }
 
 const ALL_FS: DaxFs[] = ['ext4', 'xfs'];
@@ -64,7 +70,9 @@ function list(env: string | undefined): string[] | undefined {
  * where the new refcount model (and so most of the risk) is.
  */
 export function matrixFromEnv(env: NodeJS.ProcessEnv = process.env): MatrixCase[] {
-  const kernels = list(env.DAXMON_VM_KERNELS) ?? KERNEL_SERIES.map((k) => k.id);
+  const user = userKernelFromEnv(env);
+  // A developer's own kernel replaces Debian's, unless DAXMON_VM_KERNELS asks for those too.
+  const kernels = list(env.DAXMON_VM_KERNELS) ?? (user ? [] : KERNEL_SERIES.map((k) => k.id));
   for (const k of kernels) findSeries(k);
   const fss = (list(env.DAXMON_VM_FS) ?? ALL_FS) as DaxFs[];
   for (const f of fss) {
@@ -97,8 +105,46 @@ export function matrixFromEnv(env: NodeJS.ProcessEnv = process.env): MatrixCase[
     // VM share under its 20 minutes.
     const pm = observer === 'bpftrace' || pmemList ? pmems : (['memmap'] as PmemKind[]);
     cases.push(...casesFor(observer, kernels, fss, pm));
+    if (user) {
+      const series = truthSeriesOf(
+        user.release,
+        KERNEL_SERIES.map((k) => k.id),
+      );
+      for (const c of casesFor(observer, [series], fss, pm))
+        cases.push({ ...c, label: c.label.replace(series, `user-${user.release}`), user });
+    }
   }
   return cases;
+}
+
+/**
+ * The developer's kernel the matrix runs on, the same choices as `daxmon lab`'s --kernel,
+ * --modules, --config and --kernel-tree: DAXMON_VM_USER_KERNEL=IMAGE (with DAXMON_VM_USER_MODULES
+ * and DAXMON_VM_USER_CONFIG) or DAXMON_VM_KERNEL_TREE=DIR.
+ */
+export function userKernelFromEnv(env: NodeJS.ProcessEnv): MatrixCase['user'] {
+  const image = env.DAXMON_VM_USER_KERNEL?.trim();
+  const tree = env.DAXMON_VM_KERNEL_TREE?.trim();
+  if (image && tree)
+    throw new VmError(
+      'DAXMON_E_VM_CONFIG',
+      'DAXMON_VM_USER_KERNEL and DAXMON_VM_KERNEL_TREE both set: give the image or the tree, not both',
+    );
+  if (!image && (env.DAXMON_VM_USER_MODULES || env.DAXMON_VM_USER_CONFIG))
+    throw new VmError(
+      'DAXMON_E_VM_CONFIG',
+      'DAXMON_VM_USER_MODULES and DAXMON_VM_USER_CONFIG go with DAXMON_VM_USER_KERNEL=IMAGE',
+    );
+  const source: UserKernelSource | undefined = tree
+    ? { tree }
+    : image
+      ? {
+          image,
+          ...(env.DAXMON_VM_USER_MODULES ? { modules: env.DAXMON_VM_USER_MODULES } : {}),
+          ...(env.DAXMON_VM_USER_CONFIG ? { config: env.DAXMON_VM_USER_CONFIG } : {}),
+        }
+      : undefined;
+  return source ? { source, release: userKernelRelease(source) } : undefined;
 }
 
 function casesFor(
@@ -158,7 +204,9 @@ export interface RunCaseOptions {
 export async function runCase(c: MatrixCase, opts: RunCaseOptions = {}): Promise<BootResult> {
   const cacheDir = opts.cacheDir ?? defaultCacheDir();
   assertCacheOutsideRepo(cacheDir, REPO_DIR);
-  const kernel = await ensureKernel(c.series, { cacheDir, log: opts.log });
+  const kernel = c.user
+    ? await ensureUserKernel(c.user.source, { cacheDir, ...(opts.log ? { log: opts.log } : {}) })
+    : await ensureKernel(c.series, { cacheDir, log: opts.log });
   const daxwl = await buildDaxwl(cacheDir);
   const observer: Observer =
     c.observer === 'bpftrace'

@@ -1,4 +1,8 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { bzImage } from '../helpers/bzimage.js';
 import { compareToTruth } from '../vm/compare.js';
 import { matrixFromEnv } from '../vm/matrix.js';
 import { parseBpftraceCounts, renderProbeSelection, BPFTRACE_PROBES } from '../vm/observer-bpftrace.js';
@@ -127,6 +131,60 @@ describe('scenario definitions', () => {
     expect(() => matrixFromEnv({ DAXMON_VM_OBSERVER: 'perf' })).toThrow(
       expect.objectContaining({ code: 'DAXMON_E_VM_CONFIG' }),
     );
+  });
+
+  it('runs the matrix on a kernel the developer built, judged by the truths of its series', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'daxmon-matrix-user-'));
+    try {
+      const image = path.join(dir, 'bzImage');
+      fs.writeFileSync(image, bzImage('7.3.4-dirty (me@host) #3 SMP PREEMPT'));
+      const cases = matrixFromEnv({
+        DAXMON_VM_USER_KERNEL: image,
+        DAXMON_VM_USER_CONFIG: '/c',
+        DAXMON_VM_FS: 'xfs',
+      });
+      expect(cases.map((c) => [c.label, c.series, c.user?.release])).toEqual([
+        ['user-7.3.4-dirty/memmap/xfs/bpftrace', '7', '7.3.4-dirty'],
+        ['user-7.3.4-dirty/nvdimm-fsdax/xfs/bpftrace', '7', '7.3.4-dirty'],
+        ['user-7.3.4-dirty/nvdimm-devdax/bpftrace', '7', '7.3.4-dirty'],
+        ['user-7.3.4-dirty/memmap/xfs/daxmon-libbpf', '7', '7.3.4-dirty'],
+      ]);
+      expect(cases[0]!.user!.source).toEqual({ image, config: '/c' });
+      // Debian's kernels too, when DAXMON_VM_KERNELS asks for them
+      expect(
+        matrixFromEnv({
+          DAXMON_VM_USER_KERNEL: image,
+          DAXMON_VM_KERNELS: '6.1',
+          DAXMON_VM_PMEM: 'memmap',
+          DAXMON_VM_FS: 'ext4',
+          DAXMON_VM_OBSERVER: 'bpftrace',
+        }).map((c) => c.label),
+      ).toEqual(['6.1/memmap/ext4/bpftrace', 'user-7.3.4-dirty/memmap/ext4/bpftrace']);
+      // an old-model 6.13 is judged as 6.12; a tree names its release in include/config
+      const tree = path.join(dir, 'tree');
+      fs.mkdirSync(path.join(tree, 'include', 'config'), { recursive: true });
+      fs.writeFileSync(path.join(tree, 'include', 'config', 'kernel.release'), '6.13.2\n');
+      expect(
+        matrixFromEnv({
+          DAXMON_VM_KERNEL_TREE: tree,
+          DAXMON_VM_PMEM: 'memmap',
+          DAXMON_VM_FS: 'ext4',
+          DAXMON_VM_OBSERVER: 'bpftrace',
+        }).map((c) => [c.label, c.series]),
+      ).toEqual([['user-6.13.2/memmap/ext4/bpftrace', '6.12']]);
+      expect(() => matrixFromEnv({ DAXMON_VM_USER_KERNEL: image, DAXMON_VM_KERNEL_TREE: tree })).toThrow(
+        expect.objectContaining({ code: 'DAXMON_E_VM_CONFIG' }),
+      );
+      expect(() => matrixFromEnv({ DAXMON_VM_USER_MODULES: dir })).toThrow(
+        expect.objectContaining({ code: 'DAXMON_E_VM_CONFIG' }),
+      );
+      fs.writeFileSync(image, 'not a kernel');
+      expect(() => matrixFromEnv({ DAXMON_VM_USER_KERNEL: image })).toThrow(
+        expect.objectContaining({ code: 'DAXMON_E_VM_USER_KERNEL' }),
+      );
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('gives daxmon observers the memmap boots unless DAXMON_VM_PMEM names the NVDIMM setups', () => {

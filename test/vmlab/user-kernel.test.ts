@@ -14,22 +14,13 @@ import {
   modelOfRelease,
 } from '../../lab/src/user-kernel.js';
 import { parseLabArgs } from '../../src/commands/lab.js';
+import { bzImage } from '../helpers/bzimage.js';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 const fixtureConfig = (dir: string, file: string) =>
   fs.readFileSync(path.join(root, 'test', 'fixtures', 'kernel', dir, 'boot', file), 'utf8');
 const DEBIAN_73 = fixtureConfig('new-7.3', 'config-7.3.4+deb13-amd64');
 const DEV_HOST = fixtureConfig('host-6.18', 'config-6.18.44-fc-v669');
-
-/** The first bytes of an x86 bzImage as Documentation/arch/x86/boot.rst lays them out. */
-function bzImage(version: string): Buffer {
-  const b = Buffer.alloc(0x4000);
-  b.writeUInt32LE(0x53726448, 0x202); // "HdrS"
-  b.writeUInt16LE(0x020f, 0x206); // boot protocol 2.15
-  b.writeUInt16LE(0x3000 - 0x200, 0x20e); // kernel_version, from 0x200
-  b.write(`${version}\0`, 0x3000, 'latin1');
-  return b;
-}
 
 const dirs: string[] = [];
 function tmp(): string {
