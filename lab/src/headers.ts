@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { parseAptStanzas } from './apt-meta.js';
 import { VmError } from './errors.js';
@@ -72,4 +72,12 @@ export async function ensureKernelHeaders(kernel: KernelBuild, opts: ResolveOpti
   } finally {
     await rm(work, { recursive: true, force: true });
   }
+}
+
+/**
+ * The root the headers were unpacked into, for a build root's bind mounts: a kbuild directory's
+ * Makefile includes the -common tree by its path under that root (`<root>/usr/src/linux-headers-R`).
+ */
+export function headersRootOf(kbuild: string): string {
+  return dirname(dirname(dirname(kbuild)));
 }

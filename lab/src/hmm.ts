@@ -8,13 +8,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { execa } from 'execa';
 import { parseAptStanzas } from './apt-meta.js';
 import type { BuildRoot } from './buildroot.js';
 import { runInBuildRoot } from './buildroot.js';
 import { VmError } from './errors.js';
-import { ensureKernelHeaders } from './headers.js';
+import { ensureKernelHeaders, headersRootOf } from './headers.js';
 import type { KernelBuild } from './kernels.js';
 import { aptDirs, aptLocked, aptOptions, findSeries } from './kernels.js';
 import type { Logger } from './log.js';
@@ -185,7 +185,7 @@ export async function ensureHmmBuild(o: HmmBuildOptions): Promise<HmmBuild> {
 
   const kbuild = await ensureKernelHeaders(o.kernel, { cacheDir: o.cacheDir, log });
   // The headers' Makefile includes the -common tree by its cache path: bind the whole headers root.
-  const headersRoot = dirname(dirname(dirname(kbuild)));
+  const headersRoot = headersRootOf(kbuild);
   const work = join(o.cacheDir, 'hmm', `.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
   await mkdir(work, { recursive: true });
   try {

@@ -29,9 +29,16 @@ import type { Check, CheckContext } from './types.js';
 interface Suspect {
   since: number;
   reported: boolean;
-  /** Proposed to the confirmer, answer pending. */
-  proposed: boolean;
+  /** Proposed to the confirmer at this stream time, answer pending (null: not proposed). */
+  proposedAt: number | null;
 }
+
+/**
+ * An answer that never came (the check was inactive when it arrived, a confirmer gone): after
+ * this long past the proposal the suspect is proposed again. The confirmer itself answers
+ * `unread` after FOLIO_READ_TIMEOUT_MS (src/daemon/folio-confirmer.ts).
+ */
+const ANSWER_LOST_NS = 120e9;
 
 /**
  * Whether the folio at `row` is, as `state` holds it, unmapped, unpinned and off its idle
@@ -86,28 +93,31 @@ export function createIdleRefcountMismatch(): Check {
       const s = suspects.get(e.pfn);
       // A new reading with the same wrong value keeps the original start: the clock runs from
       // when the folio first went quiet off idle.
-      if (!s) suspects.set(e.pfn, { since: e.t, reported: false, proposed: false });
+      if (!s) suspects.set(e.pfn, { since: e.t, reported: false, proposedAt: null });
     },
     pending() {
-      for (const s of suspects.values()) if (!s.reported && !s.proposed) return true;
+      for (const s of suspects.values()) if (!s.reported) return true;
       return false;
     },
     tick(now, ctx) {
       const limitNs = ctx.config.idleMismatchSeconds * 1e9;
       for (const [pfn, s] of suspects) {
-        if (s.reported || s.proposed || now - s.since < limitNs) continue;
+        if (s.proposedAt !== null && now - s.proposedAt >= ANSWER_LOST_NS) s.proposedAt = null;
+        if (s.reported || s.proposedAt !== null || now - s.since < limitNs) continue;
         const row = ctx.state.folios.find(pfn);
         if (row < 0 || !idleMismatchHolds(ctx.state, row) || ctx.state.waits.waitingOn(pfn)) {
           suspects.delete(pfn);
           continue;
         }
         if (ctx.confirms('idle_refcount_mismatch')) {
-          s.proposed = true;
+          s.proposedAt = now;
           ctx.propose({
             kind: 'idle_refcount_mismatch',
             t: now,
             pfn,
             nrPages: 2 ** ctx.state.folios.order[row]!,
+            refcount: ctx.state.folios.refcount[row]!,
+            gapGen: ctx.state.gapGen,
           });
           continue;
         }
@@ -125,17 +135,27 @@ export function createIdleRefcountMismatch(): Check {
     ctx: CheckContext,
   ): void {
     const s = suspects.get(pfn);
-    if (!s || !s.proposed || s.reported) return;
-    s.proposed = false;
+    if (!s || s.proposedAt === null || s.reported) return;
+    s.proposedAt = null;
     const row = ctx.state.folios.find(pfn);
     const holds = row >= 0 && idleMismatchHolds(ctx.state, row) && !ctx.state.waits.waitingOn(pfn);
-    if (holds && outcome === 'confirmed') return raise(pfn, s, t, ctx, { confirmed: true, kernel: detail });
-    if (holds && outcome === 'unread' && (ctx.state.folios.flags[row]! & FLAG.INFERRED) === 0)
-      return raise(pfn, s, t, ctx, { confirmed: false, kernel: detail });
-    // The kernel disagreed (its readings replaced daxmon's counts), or nothing was read and the
-    // value was daxmon's own arithmetic: no accusation. A folio the readings left off idle
-    // becomes a suspect again with its next event.
-    suspects.delete(pfn);
+    if (!holds) {
+      // The kernel holds it idle, mapped or pinned (its readings replaced daxmon's counts).
+      suspects.delete(pfn);
+      return;
+    }
+    if (outcome === 'confirmed') return raise(pfn, s, t, ctx, { confirmed: true, kernel: detail });
+    if (outcome === 'unread') {
+      // Nothing read: daxmon's own arithmetic is no evidence; a value a probe read is, unconfirmed.
+      if ((ctx.state.folios.flags[row]! & FLAG.INFERRED) === 0)
+        return raise(pfn, s, t, ctx, { confirmed: false, kernel: detail });
+      suspects.delete(pfn);
+      return;
+    }
+    // resynced but still off idle: the kernel holds another value than daxmon did (or a gap came
+    // while the read waited). One reading is one observation, not a leak: a new suspect from now,
+    // judged again after idleMismatchSeconds.
+    s.since = t;
   }
 
   function raise(
@@ -152,7 +172,8 @@ export function createIdleRefcountMismatch(): Check {
     const refcount = f.refcount[row]!;
     const type = ctx.state.typeOf(row);
     const seq = f.lastSeq[row]!;
-    const last = ctx.state.history.recent(pfn, seq, 1)[0];
+    // Who touched it last: not the scanner whose reading confirmed it.
+    const last = ctx.state.history.recent(pfn, seq).find((h) => h.type !== 'refcount_sample');
     ctx.report({
       kind: 'idle_refcount_mismatch',
       severity: 'error',

@@ -91,6 +91,10 @@ export interface FolioCandidate {
   /** The folio's head and its pages (1 << order). */
   pfn: number;
   nrPages: number;
+  /** The refcount daxmon held, and the state's gap generation, when it proposed: the kernel's
+   * reading confirms only the same value with no gap in between. */
+  refcount: number;
+  gapGen: number;
 }
 
 /** Checks whose findings can wait for a confirmation. */

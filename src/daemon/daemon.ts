@@ -10,7 +10,7 @@
 import pino, { type Logger } from 'pino';
 import { monotonicNs } from '../clock.js';
 import { discoverPgmaps } from '../discovery.js';
-import type { DaxmonError } from '../errors.js';
+import { errorLogFields, type DaxmonError } from '../errors.js';
 import type { KernelFacts } from '../kernel/facts.js';
 import { gatherKernelFacts } from '../kernel/gather.js';
 import { DaxmonMetrics } from '../metrics/registry.js';
@@ -115,7 +115,16 @@ function buildParts(o: DaemonOptions, facts: KernelFacts, log: Logger): Parts {
   pipeline.confirmWith(o.confirmer ?? procWaitConfirmer());
   const scanDone = (seconds: number) => counted.scanDone(seconds);
   const scan = structPageScan({ config: o.scan, state, model, ingest, scanDone, log });
-  if (scan) pipeline.confirmFoliosWith(scanFolioConfirmer({ scan, state, ingest, nowNs: monotonicNs }));
+  if (scan)
+    pipeline.confirmFoliosWith(
+      scanFolioConfirmer({
+        scan,
+        state,
+        ingest,
+        nowNs: monotonicNs,
+        onError: (err) => log.error(errorLogFields(err), 'folio confirmation could not be ingested'),
+      }),
+    );
   const recording = o.recordPath
     ? openRecording({
         file: o.recordPath,

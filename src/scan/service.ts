@@ -6,6 +6,7 @@
 import type { DaxEvent, RefcountModel, RefcountSample } from '../events/types.js';
 import type { Pgmap } from '../state/pgmaps.js';
 import type { DaxState } from '../state/state.js';
+import { SCAN_TAIL } from './frames.js';
 import { DRIFT_FIELDS, reconcileBatch, type DriftField } from './reconcile.js';
 import type { Scanner } from './scanner.js';
 import { PgmapSnapshot } from './snapshot.js';
@@ -28,6 +29,12 @@ export interface ScanStats {
   lastDurationSeconds: number | null;
   lastError: string | null;
 }
+
+/** One folio's read for the folio confirmer: the head's reading, the pfn found to be a tail, or why nothing. */
+export type FolioReading =
+  | { read: true; tail: false; sample: RefcountSample }
+  | { read: true; tail: true }
+  | { read: false; why: string };
 
 export interface ScanServiceOptions {
   state: DaxState;
@@ -128,24 +135,32 @@ export class ScanService {
   async readFolio(
     pfn: number,
     nrPages: number,
-  ): Promise<{ read: true; sample: RefcountSample } | { read: false; why: string }> {
+  ): Promise<
+    | { read: true; sample: RefcountSample; tail: false }
+    | { read: true; tail: true }
+    | { read: false; why: string }
+  > {
+    if (this.stopped) return { read: false, why: 'the scanner is stopping' };
     const p = this.o.state.pgmaps.lookup(pfn);
     if (!p || p.phase !== 'live') return { read: false, why: `no live pgmap holds pfn ${pfn}` };
     let head: RefcountSample | undefined;
+    let tail = false;
     try {
       await this.o.scanner.scan(pfn, nrPages, 0, (batch) => {
+        if (batch.startPfn === pfn && batch.nr > 0 && (batch.status(0) & SCAN_TAIL) !== 0) tail = true;
+        // Readings only: a confirmation read is not a scan, its disagreements are not scan drift.
         const r = reconcileBatch(this.o.state, p, batch, this.o.nowNs(), this.o.model);
         for (const s of r.samples) {
-          if (s.pfn === pfn) head = s;
+          if (s.pfn === pfn && !s.tail) head = s;
           this.o.ingest(s);
         }
-        for (const f of DRIFT_FIELDS) this.stats.drift[f] += r.drift[f];
       });
     } catch (err) {
       return { read: false, why: (err as Error).message };
     }
+    if (tail) return { read: true, tail: true };
     return head
-      ? { read: true, sample: head }
+      ? { read: true, sample: head, tail: false }
       : { read: false, why: `the scanner returned no reading of pfn ${pfn}` };
   }
 

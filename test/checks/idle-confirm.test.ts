@@ -49,10 +49,16 @@ function leakedAndRead(): Stream {
   return s.wait(40);
 }
 
-type Kernel = { refcount: number; mapcount: number; order: number } | { unreadable: string };
+type Kernel =
+  | { refcount: number; mapcount: number; order: number }
+  | { unreadable: string }
+  | { tail: true }
+  | { gap: true; refcount: number; mapcount: number; order: number };
 
 interface Live {
   pipeline: Pipeline;
+  /** Move the stream clock to `t` and let the daemon's timer tick there. */
+  clockAt: (t: number) => void;
   violations: Violation[];
   recorded: DaxEvent[];
   asked: { pfn: number; nrPages: number }[];
@@ -84,6 +90,10 @@ async function live(s: Stream, kernel: Kernel | null): Promise<Live> {
             asked.push({ pfn, nrPages });
             await settle();
             if ('unreadable' in kernel) return { read: false, why: kernel.unreadable };
+            if ('tail' in kernel) return { read: true, tail: true };
+            // events lost while the read waited in the scanner's queue
+            if ('gap' in kernel)
+              ingest({ type: 'events_lost', t: clock, pid: 0, comm: 'x', backend: 'libbpf', count: 1 });
             const sample: RefcountSample = {
               type: 'refcount_sample',
               t: clock,
@@ -100,18 +110,21 @@ async function live(s: Stream, kernel: Kernel | null): Promise<Live> {
               pincount: 0,
             };
             ingest(sample);
-            return { read: true, sample };
+            return { read: true, tail: false, sample };
           },
         },
       }),
     );
   }
   for (const e of s.events) ingest(e);
-  clock = s.t;
-  pipeline.clock(s.t);
+  const clockAt = (t: number): void => {
+    clock = t;
+    pipeline.clock(t);
+  };
+  clockAt(s.t);
   await settle();
   await settle();
-  return { pipeline, violations, recorded, asked };
+  return { pipeline, clockAt, violations, recorded, asked };
 }
 
 async function replayOf(l: Live): Promise<Violation[]> {
@@ -164,11 +177,31 @@ describe('idle_refcount_mismatch: confirm before you accuse', () => {
     expect(shape(await replayOf(l))).toEqual(shape(l.violations));
   });
 
-  it('the kernel holding another wrong value is raised with the value it holds, not daxmon’s', async () => {
-    const l = await live(pmdReuse(), { refcount: 3, mapcount: 0, order: 9 });
+  it('the kernel holding another wrong value is a new suspect: raised only when a second read, a threshold later, still shows it', async () => {
+    const s = pmdReuse();
+    const l = await live(s, { refcount: 3, mapcount: 0, order: 9 });
+    expect(l.violations).toEqual([]); // 3 is not the -511 daxmon accused: one reading, not a leak
+    expect(l.pipeline.state.folioConfirmations).toMatchObject({ confirmed: 0, resynced: 1 });
+    l.clockAt(s.t + 29e9);
+    await settle();
+    expect(l.asked).toHaveLength(1);
+    l.clockAt(s.t + 31e9);
+    await settle();
+    await settle();
+    expect(l.asked).toHaveLength(2);
     expect(l.violations.map((v) => [v.observed, v.details?.confirmed])).toEqual([
       [{ refcount: 3, mapcount: 0 }, true],
     ]);
+    expect(shape(await replayOf(l))).toEqual(shape(l.violations));
+  });
+
+  it('a gap while the read waited, or a pfn that is now a tail page: resynced, nothing raised', async () => {
+    const gap = await live(leaked(), { gap: true, refcount: 1, mapcount: 0, order: 0 });
+    expect(gap.violations).toEqual([]);
+    expect(gap.pipeline.state.folioConfirmations.resynced).toBe(1);
+    const tail = await live(leaked(), { tail: true });
+    expect(tail.violations).toEqual([]);
+    expect(tail.recorded.at(-1)).toMatchObject({ type: 'folio_confirmation', outcome: 'resynced' });
   });
 
   it('pages that cannot be read: an inferred value is never raised; one the kernel reported at an event is, unconfirmed', async () => {
@@ -192,14 +225,23 @@ describe('idle_refcount_mismatch: confirm before you accuse', () => {
     ]);
   });
 
-  it('asks once per suspect: a pending answer does not make the clock ask again', async () => {
+  it('asks once per suspect: ticks while the answer is pending do not ask again', async () => {
     const s = leaked();
-    const l = await live(s, { refcount: 1, mapcount: 0, order: 0 });
-    l.pipeline.clock(s.t + 5e9);
-    l.pipeline.clock(s.t + 10e9);
-    await settle();
-    expect(l.asked).toHaveLength(1);
-    expect(l.violations).toHaveLength(1);
+    const pipeline = buildPipeline({
+      model: 'new',
+      kernelRelease: '7.3.4',
+      assumeProbesWhenUnknown: true,
+      checkConfig: { idleMismatchSeconds: 30 },
+      sink: { violation: () => {} },
+    });
+    const asked: number[] = [];
+    pipeline.confirmFoliosWith((c) => void asked.push(c.pfn)); // never answers
+    for (const e of s.events) pipeline.ingest(e);
+    for (let k = 0; k < 5; k++) pipeline.clock(s.t + k * 2e9);
+    expect(asked).toEqual([P]);
+    // an answer that never comes is asked again, once, after ANSWER_LOST (120 s)
+    pipeline.clock(s.t + 121e9);
+    expect(asked).toEqual([P, P]);
   });
 });
 
@@ -220,8 +262,9 @@ describe('scanFolioConfirmer', () => {
           }),
       },
     });
-    confirm({ kind: 'idle_refcount_mismatch', t: 1, pfn: P, nrPages: 1 });
-    confirm({ kind: 'idle_refcount_mismatch', t: 1, pfn: P + 1, nrPages: 1 });
+    const c = { kind: 'idle_refcount_mismatch', t: 1, nrPages: 1, refcount: 1, gapGen: 0 } as const;
+    confirm({ ...c, pfn: P });
+    confirm({ ...c, pfn: P + 1 });
     expect(answers).toEqual([]);
     await settle();
     expect(answers).toMatchObject([
@@ -236,5 +279,43 @@ describe('scanFolioConfirmer', () => {
     release();
     await settle();
     expect(answers.map((e) => (e as { pfn: number }).pfn)).toEqual([P + 1, P]);
+  });
+
+  it('answers unread when the scanner does not answer in time, and only once', async () => {
+    const answers: DaxEvent[] = [];
+    const pipeline = buildPipeline({ model: 'new', kernelRelease: '7.3.4', sink: { violation: () => {} } });
+    let release: () => void = () => {};
+    const confirm = scanFolioConfirmer({
+      state: pipeline.state,
+      ingest: (e) => void answers.push(e),
+      nowNs: () => 7,
+      timeoutMs: 20,
+      scan: { readFolio: () => new Promise((r) => (release = () => r({ read: false, why: 'late' }))) },
+    });
+    confirm({ kind: 'idle_refcount_mismatch', t: 1, pfn: P, nrPages: 1, refcount: 1, gapGen: 0 });
+    await new Promise((r) => setTimeout(r, 60));
+    expect(answers).toMatchObject([
+      { outcome: 'unread', detail: 'the scanner did not answer within 0.02 s' },
+    ]);
+    release();
+    await settle();
+    expect(answers).toHaveLength(1);
+  });
+
+  it('never lets an ingest failure escape as an unhandled rejection', async () => {
+    const errors: unknown[] = [];
+    const pipeline = buildPipeline({ model: 'new', kernelRelease: '7.3.4', sink: { violation: () => {} } });
+    const confirm = scanFolioConfirmer({
+      state: pipeline.state,
+      ingest: () => {
+        throw new Error('journal closed');
+      },
+      nowNs: () => 7,
+      onError: (e) => void errors.push(e),
+      scan: { readFolio: async () => ({ read: false, why: 'x' }) },
+    });
+    confirm({ kind: 'idle_refcount_mismatch', t: 1, pfn: P, nrPages: 1, refcount: 1, gapGen: 0 });
+    await settle();
+    expect(errors.map((e) => (e as Error).message)).toEqual(['journal closed']);
   });
 });

@@ -3,7 +3,14 @@ import { dirname, join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Violation } from '../../src/violations/violation.js';
 import type { GuestRun } from '../../lab/src/index.js';
-import { defaultCacheDir, ensureKernel, killAllQemu, liveQemuCount, runGuest } from '../../lab/src/index.js';
+import {
+  defaultCacheDir,
+  ensureKernel,
+  findSeries,
+  killAllQemu,
+  liveQemuCount,
+  runGuest,
+} from '../../lab/src/index.js';
 import { REPO_DIR } from './matrix.js';
 import { buildDaxfi } from './violations/daxfi.js';
 import { renderInjectJob } from './violations/inject-job.js';
@@ -16,22 +23,16 @@ import { buildViowl } from './violations/run.js';
 // lab/src/buildroot.ts). Part of `npm run test:vm` for the kernels of DAXMON_VM_KERNELS (all when
 // unset); DAXMON_VM_INJECT=0 leaves it out (CI's subset).
 //   [DAXMON_VM_INJECT_KERNELS=6.1,7]
-const seriesList = (process.env.DAXMON_VM_INJECT_KERNELS ?? process.env.DAXMON_VM_INJECT_KERNEL ?? '6.1,7')
+const seriesList = (process.env.DAXMON_VM_INJECT_KERNELS ?? '6.1,7')
   .split(',')
   .filter(
     (s) =>
       process.env.DAXMON_VM_INJECT_KERNELS !== undefined ||
-      process.env.DAXMON_VM_INJECT_KERNEL !== undefined ||
       process.env.DAXMON_VM_KERNELS === undefined ||
       process.env.DAXMON_VM_KERNELS.split(',').includes(s),
   );
 const enabled = process.env.DAXMON_VM_INJECT !== '0';
 const IDLE_SECONDS = 3;
-/** The refcount model of a kernel series: 6.15 reworked it (docs/kernel-model.md §1). */
-const modelOf = (series: string): 'old' | 'new' => {
-  const [major, minor] = series.split('.').map(Number);
-  return major! > 6 || (major === 6 && (minor ?? 0) >= 15) ? 'new' : 'old';
-};
 
 interface Page {
   items: Violation[];
@@ -41,7 +42,7 @@ interface Page {
 afterAll(() => killAllQemu());
 
 describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (series) => {
-  const model = modelOf(series);
+  const model = findSeries(series).model;
   let guest: GuestRun;
   const dir = (): string => join(guest.resultsDir, 'fi');
   const json = async (f: string): Promise<Page> => JSON.parse(await readFile(join(dir(), f), 'utf8')) as Page;

@@ -16,6 +16,7 @@ import {
   VmError,
   ensureBuildRoot,
   ensureKernelHeaders,
+  headersRootOf,
   moduleMakeArgs,
   runInBuildRoot,
 } from '../../../lab/src/index.js';
@@ -38,7 +39,7 @@ export async function buildDaxfi(kernel: KernelBuild, cacheDir: string): Promise
     if (kernelGcc !== null && kernelGcc !== (await hostGccMajor())) {
       const root = await ensureBuildRoot({ cacheDir });
       // The headers' Makefile includes the -common tree by its cache path: bind the whole root.
-      const headersRoot = dirname(dirname(dirname(kbuild)));
+      const headersRoot = headersRootOf(kbuild);
       await runInBuildRoot(
         { root: root.dir, binds: [dir, headersRoot], cwd: dir, argv: moduleMakeArgs(kbuild, dir) },
         'make daxfi.ko',
