@@ -140,6 +140,26 @@ describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (seri
     },
   );
 
+  it.runIf(model === 'new')(
+    'new model: a pipe’s reference dropped, then the drain frees the page while it is mapped: free_while_mapped',
+    async () => {
+      const pfn = await pfnOf('free-mapped');
+      const injected = await readFile(join(dir(), 'free-mapped-daxfi.txt'), 'utf8');
+      expect(injected).toMatch(/put: refcount 2 -> 1/);
+      expect(injected).toMatch(/get: refcount 0 -> 1/);
+      const all = await json('free-mapped-all.json');
+      const mine = all.items.filter(
+        (v) => !['idle_refcount_mismatch', 'refcount_underflow'].includes(v.kind),
+      );
+      expect(mine.map((v) => [v.kind, v.pfn])).toEqual([['free_while_mapped', pfn]]);
+      const v = mine[0]!;
+      // read by the free hook itself: refcount 0, the page still mapped once
+      expect(v.observed).toMatchObject({ refcount: 0, mapcount: 1 });
+      expect(v.recentEvents.map((e) => e.type)).toContain('zone_device_free');
+      figures.freeMapped = { pfn, message: v.message, stack: v.stack };
+    },
+  );
+
   it.runIf(model === 'old')(
     'a put below the idle 1, then the page left at 0 after truncate: refcount_underflow and idle_refcount_mismatch',
     async () => {

@@ -45,9 +45,10 @@ ${
     ? `${scenario('zero-map', 'zero-map', ['map_zero_ref'], 'VIOWL remapped')}
 ${scenario('pin-put', 'pin-put', ['refcount_underflow', 'idle_refcount_mismatch'], 'VIOWL truncated')}`
     : // New model: the mapping's own reference dropped (1 -> 0) leaves the page at -1 after the
-      // unmap. (A map at refcount 0 cannot be injected: the refault's insert refuses a folio at
+      // unmap; a pipe's reference dropped (2 -> 1) makes the pipe's put free a mapped page. (A map at refcount 0 cannot be injected: the refault's insert refuses a folio at
       // refcount 0, validate_page_before_insert in mm/memory.c, and the process gets SIGBUS.)
-      scenario('map-put', 'map-put', ['idle_refcount_mismatch', 'refcount_underflow'], 'VIOWL unmapped')
+      `${scenario('map-put', 'map-put', ['idle_refcount_mismatch', 'refcount_underflow'], 'VIOWL unmapped')}
+${scenario('free-mapped', 'free-mapped', ['free_while_mapped'], 'VIOWL drained')}`
 }
 api /api/checks checks.json
 daxmon_bg_stop daxmon TERM 20

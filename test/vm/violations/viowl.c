@@ -20,6 +20,11 @@
 //                               (the job dropped the mapping's reference) the file is unmapped: the
 //                               zap's put leaves the page at -1. Truncated only after DIR/go2 (the
 //                               job restored it to 0), since truncate waits for an idle 0.
+//   free-mapped FILE DIR        new model: page 0 faulted (refcount 1) and vmspliced into a pipe (2),
+//                               pfn printed; once DIR/go1 exists (the job dropped one reference) the
+//                               pipe is drained: its put takes the page to 0 while it is still mapped,
+//                               and free_zone_device_folio runs. After DIR/go2 (the job restored the
+//                               mapping's reference) the file is unmapped and truncated.
 //   All wait for DIR/go2 (the job read daxmon and restored the reference) before exiting.
 //
 // Progress lines `VIOWL <what> <uptime ms>` on stdout (line-buffered), one `DAXWL_RESULT {json}` last.
@@ -272,6 +277,27 @@ static int wl_map_put(const char *path, const char *dir) {
   return 0;
 }
 
+static int wl_free_mapped(const char *path, const char *dir) {
+  const size_t n = 16;
+  int fd = create_written(path, n);
+  char *p = map_pages(fd, n);
+  touch(p, 1);
+  uint64_t pfn = pfn_of(p);
+  int pfd[2];
+  int pinned = pin_into_pipe(p, 1, pfd);
+  printf("VIOWL pfn %llu\n", (unsigned long long)pfn);
+  wait_for(dir, "go1");
+  size_t got = drain(pfd[0], (size_t)pinned);
+  progress("drained");
+  wait_for(dir, "go2");
+  munmap(p, n * PAGE);
+  int rc = ftruncate(fd, 0);
+  close(fd);
+  printf("DAXWL_RESULT {\"ok\":true,\"pfn\":%llu,\"drained_bytes\":%zu,\"truncate_rc\":%d}\n",
+         (unsigned long long)pfn, got, rc);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && !strcmp(argv[1], "pin-truncate")) return wl_pin_truncate(argv[2], argv[3]);
@@ -280,6 +306,7 @@ int main(int argc, char **argv) {
   if (argc >= 4 && !strcmp(argv[1], "zero-map")) return wl_zero_map(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "pin-put")) return wl_pin_put(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "map-put")) return wl_map_put(argv[2], argv[3]);
-  fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE | zero-map|pin-put|map-put FILE DIR\n");
+  if (argc >= 4 && !strcmp(argv[1], "free-mapped")) return wl_free_mapped(argv[2], argv[3]);
+  fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE | zero-map|pin-put|map-put|free-mapped FILE DIR\n");
   return 2;
 }
