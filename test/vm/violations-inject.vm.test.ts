@@ -160,6 +160,37 @@ describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (seri
     },
   );
 
+  it.runIf(model === 'new')(
+    'new model: a reference on a PMD folio’s tail page: compound_pgmap_mismatch from the next struct-page scan',
+    async () => {
+      const pfn = await pfnOf('tail-get');
+      const injected = await readFile(join(dir(), 'tail-get-daxfi.txt'), 'utf8');
+      expect(injected).toMatch(/get: refcount 0 -> 1/);
+      expect(injected).toMatch(/put: refcount 1 -> 0/);
+      const v7 = (await json('tail-get-all.json')).items.filter((v) => v.kind === 'compound_pgmap_mismatch');
+      expect(v7.map((v) => v.pfn)).toEqual([pfn]);
+      expect(v7[0]!.message).toMatch(/tail page at refcount 1/);
+      figures.tailGet = { pfn, message: v7[0]!.message };
+    },
+  );
+
+  it.runIf(model === 'new')(
+    'new model: nothing but the injected kinds on their pfns, with struct-page scans every 2 s throughout',
+    async () => {
+      const all = (await json('tail-get-all.json')).items;
+      const want = [
+        ['idle_refcount_mismatch', await pfnOf('map-put')],
+        ['refcount_underflow', await pfnOf('map-put')],
+        ['free_while_mapped', await pfnOf('free-mapped')],
+        ['compound_pgmap_mismatch', await pfnOf('tail-get')],
+      ];
+      const got = all.map((v) => [v.kind, v.pfn]);
+      expect(got.map((x) => x.join('@')).sort(), JSON.stringify(all.map((v) => v.message))).toEqual(
+        want.map((x) => x.join('@')).sort(),
+      );
+    },
+  );
+
   it.runIf(model === 'old')(
     'a put below the idle 1, then the page left at 0 after truncate: refcount_underflow and idle_refcount_mismatch',
     async () => {

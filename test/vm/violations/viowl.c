@@ -25,6 +25,10 @@
 //                               pipe is drained: its put takes the page to 0 while it is still mapped,
 //                               and free_zone_device_folio runs. After DIR/go2 (the job restored the
 //                               mapping's reference) the file is unmapped and truncated.
+//   tail-get FILE DIR           new model: a 2 MiB file mapped 2 MiB aligned and faulted once (one PMD
+//                               folio); the pfn of its first tail page printed; the job takes a
+//                               reference on that tail (tails must stay at 0); after DIR/go2 (the job
+//                               dropped it again) the file is unmapped and truncated.
 //   All wait for DIR/go2 (the job read daxmon and restored the reference) before exiting.
 //
 // Progress lines `VIOWL <what> <uptime ms>` on stdout (line-buffered), one `DAXWL_RESULT {json}` last.
@@ -298,6 +302,32 @@ static int wl_free_mapped(const char *path, const char *dir) {
   return 0;
 }
 
+static int wl_tail_get(const char *path, const char *dir) {
+  int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  if (fd < 0 || ftruncate(fd, 2 * PMD)) die("pmd file");
+  char *raw = mmap(NULL, 3 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (raw == MAP_FAILED) die("mmap reserve");
+  char *al = (char *)(((uintptr_t)raw + PMD - 1) & ~(PMD - 1));
+  char *q = mmap(al, PMD, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+  if (q == MAP_FAILED) die("mmap pmd");
+  ((volatile char *)q)[0] = 1;
+  uint64_t head = pfn_of(q), tail = pfn_of(q + PAGE);
+  if (tail != head + 1 || head % 512 != 0) {
+    printf("DAXWL_RESULT {\"ok\":false,\"error\":\"no PMD folio: head %llu, next %llu\"}\n",
+           (unsigned long long)head, (unsigned long long)tail);
+    return 1;
+  }
+  printf("VIOWL pfn %llu\n", (unsigned long long)tail);
+  wait_for(dir, "go1");
+  progress("tail-held");
+  wait_for(dir, "go2");
+  munmap(raw, 3 * PMD);
+  int rc = ftruncate(fd, 0);
+  close(fd);
+  printf("DAXWL_RESULT {\"ok\":true,\"head\":%llu,\"truncate_rc\":%d}\n", (unsigned long long)head, rc);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   setvbuf(stdout, NULL, _IOLBF, 0);
   if (argc >= 4 && !strcmp(argv[1], "pin-truncate")) return wl_pin_truncate(argv[2], argv[3]);
@@ -307,6 +337,7 @@ int main(int argc, char **argv) {
   if (argc >= 4 && !strcmp(argv[1], "pin-put")) return wl_pin_put(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "map-put")) return wl_map_put(argv[2], argv[3]);
   if (argc >= 4 && !strcmp(argv[1], "free-mapped")) return wl_free_mapped(argv[2], argv[3]);
-  fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE | zero-map|pin-put|map-put|free-mapped FILE DIR\n");
+  if (argc >= 4 && !strcmp(argv[1], "tail-get")) return wl_tail_get(argv[2], argv[3]);
+  fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE | zero-map|pin-put|map-put|free-mapped|tail-get FILE DIR\n");
   return 2;
 }
