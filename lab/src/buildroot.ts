@@ -25,7 +25,7 @@ export const BUILDROOT_MIRROR = 'http://deb.debian.org/debian';
 /**
  * What a kernel module and a kselftest build need beyond minbase: gcc 14 (Debian's 7.3 compiler),
  * kbuild's tools (make, bc, bison, flex), libelf and libssl for the kbuild host programs, kmod,
- * libc6-dev for static selftests (libc.a), pahole for module BTF.
+ * libc6-dev for static selftests (libc.a), pahole for module BTF, python3 and zstd for a kernel build's tools.
  */
 export const BUILDROOT_PACKAGES_TEXT = `
 # compiler of Debian's 7.3 kernel (docs/kernel-model.md §13)
@@ -40,6 +40,10 @@ libssl-dev
 kmod
 dwarves
 xz-utils
+# a kernel build's tools: libbpf's generator of bpf_helper_defs.h (resolve_btfids, for BTF), and
+# the compressor of Debian's bzImage (CONFIG_KERNEL_ZSTD)
+python3
+zstd
 `;
 
 /** One package a line or comma/space separated; `#` starts a comment. Sorted, without duplicates. */

@@ -16,3 +16,4 @@ export * from './buildroot.js';
 export * from './hmm.js';
 export * from './ktap.js';
 export * from './user-kernel.js';
+export * from './debug-kernel.js';
