@@ -51,6 +51,34 @@ describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (seri
     return Number(m?.[1]);
   };
   const figures: Record<string, unknown> = { series };
+  /** A scenario's pfn, after checking what daxfi did to it (its dmesg lines). */
+  const injectedOn = async (name: string, ...actions: RegExp[]): Promise<number> => {
+    const injected = await readFile(join(dir(), `${name}-daxfi.txt`), 'utf8');
+    for (const a of actions) expect(injected).toMatch(a);
+    return pfnOf(name);
+  };
+  /**
+   * refcount_underflow and idle_refcount_mismatch on the scenario's pfn and nothing else but an
+   * earlier scenario's map_zero_ref; the latter confirmed by a struct-page read at `refcount`
+   * (confirm before you accuse, docs/violations.md). Returns the two.
+   */
+  const underflowAndConfirmedIdle = async (name: string, refcount: number): Promise<Violation[]> => {
+    const pfn = await pfnOf(name);
+    const mine = (await json(`${name}-all.json`)).items.filter((v) => v.kind !== 'map_zero_ref');
+    expect(mine.map((v) => [v.kind, v.pfn]).sort()).toEqual(
+      [
+        ['idle_refcount_mismatch', pfn],
+        ['refcount_underflow', pfn],
+      ].sort(),
+    );
+    const v6 = mine.find((v) => v.kind === 'idle_refcount_mismatch')!;
+    expect(v6.details, JSON.stringify(v6)).toMatchObject({
+      confirmed: true,
+      kernel: expect.stringMatching(new RegExp(`^struct page read: refcount ${refcount}, mapcount 0`)),
+    });
+    expect(v6.observed).toMatchObject({ refcount, mapcount: 0 });
+    return mine;
+  };
 
   it('boots and runs the injections', { timeout: 30 * 60_000 }, async () => {
     const cacheDir = defaultCacheDir();
@@ -93,10 +121,7 @@ describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (seri
   it.runIf(model === 'old')(
     'a page whose idle reference was dropped is faulted in: map_zero_ref on its pfn',
     async () => {
-      const pfn = await pfnOf('zero-map');
-      const injected = await readFile(join(dir(), 'zero-map-daxfi.txt'), 'utf8');
-      expect(injected).toMatch(/put: refcount 1 -> 0/);
-      expect(injected).toMatch(/get: refcount 0 -> 1/);
+      const pfn = await injectedOn('zero-map', /put: refcount 1 -> 0/, /get: refcount 0 -> 1/);
       const all = await json('zero-map-all.json');
       expect(all.items.map((v) => [v.kind, v.pfn])).toEqual([['map_zero_ref', pfn]]);
       const v = all.items[0]!;
@@ -113,26 +138,10 @@ describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (seri
   it.runIf(model === 'new')(
     'new model: the mapping’s reference dropped, then the unmap: the page at -1, refcount_underflow and a confirmed idle_refcount_mismatch',
     async () => {
-      const pfn = await pfnOf('map-put');
-      const injected = await readFile(join(dir(), 'map-put-daxfi.txt'), 'utf8');
-      expect(injected).toMatch(/put: refcount 1 -> 0/);
-      expect(injected).toMatch(/get: refcount -1 -> 0/);
-      const all = await json('map-put-all.json');
-      const mine = all.items.filter((v) => v.kind !== 'map_zero_ref');
-      expect(mine.map((v) => [v.kind, v.pfn]).sort()).toEqual(
-        [
-          ['idle_refcount_mismatch', pfn],
-          ['refcount_underflow', pfn],
-        ].sort(),
-      );
       // daxmon inferred -1 from the unmap's reading (0, before the zap's put); it accused only
-      // after the scanner read the page and the kernel held -1 too (docs/violations.md).
-      const v6 = mine.find((v) => v.kind === 'idle_refcount_mismatch')!;
-      expect(v6.details, JSON.stringify(v6)).toMatchObject({
-        confirmed: true,
-        kernel: expect.stringMatching(/^struct page read: refcount -1, mapcount 0/),
-      });
-      expect(v6.observed).toMatchObject({ refcount: -1, mapcount: 0 });
+      // after the scanner read the page and the kernel held -1 too.
+      await injectedOn('map-put', /put: refcount 1 -> 0/, /get: refcount -1 -> 0/);
+      const mine = await underflowAndConfirmedIdle('map-put', -1);
       // The underflow is the kernel's own reading (the confirmation's sample), not daxmon's sum.
       const v2 = mine.find((v) => v.kind === 'refcount_underflow')!;
       expect(v2.message).toMatch(/read at refcount -1 \(refcount_sample\)/);
@@ -143,10 +152,7 @@ describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (seri
   it.runIf(model === 'new')(
     'new model: a pipe’s reference dropped, then the drain frees the page while it is mapped: free_while_mapped',
     async () => {
-      const pfn = await pfnOf('free-mapped');
-      const injected = await readFile(join(dir(), 'free-mapped-daxfi.txt'), 'utf8');
-      expect(injected).toMatch(/put: refcount 2 -> 1/);
-      expect(injected).toMatch(/get: refcount 0 -> 1/);
+      const pfn = await injectedOn('free-mapped', /put: refcount 2 -> 1/, /get: refcount 0 -> 1/);
       const all = await json('free-mapped-all.json');
       const mine = all.items.filter(
         (v) => !['idle_refcount_mismatch', 'refcount_underflow'].includes(v.kind),
@@ -163,10 +169,7 @@ describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (seri
   it.runIf(model === 'new')(
     'new model: a reference on a PMD folio’s tail page: compound_pgmap_mismatch from the next struct-page scan',
     async () => {
-      const pfn = await pfnOf('tail-get');
-      const injected = await readFile(join(dir(), 'tail-get-daxfi.txt'), 'utf8');
-      expect(injected).toMatch(/get: refcount 0 -> 1/);
-      expect(injected).toMatch(/put: refcount 1 -> 0/);
+      const pfn = await injectedOn('tail-get', /get: refcount 0 -> 1/, /put: refcount 1 -> 0/);
       const v7 = (await json('tail-get-all.json')).items.filter((v) => v.kind === 'compound_pgmap_mismatch');
       expect(v7.map((v) => v.pfn)).toEqual([pfn]);
       expect(v7[0]!.message).toMatch(/tail page at refcount 1/);
@@ -194,26 +197,8 @@ describe.skipIf(!enabled).each(seriesList)('fault injection on kernel %s', (seri
   it.runIf(model === 'old')(
     'a put below the idle 1, then the page left at 0 after truncate: refcount_underflow and idle_refcount_mismatch',
     async () => {
-      const pfn = await pfnOf('pin-put');
-      const injected = await readFile(join(dir(), 'pin-put-daxfi.txt'), 'utf8');
-      expect(injected).toMatch(/put: refcount 2 -> 1/);
-      expect(injected).toMatch(/get: refcount 0 -> 1/);
-      const all = await json('pin-put-all.json');
-      const mine = all.items.filter((v) => v.kind !== 'map_zero_ref');
-      expect(mine.map((v) => [v.kind, v.pfn]).sort()).toEqual(
-        [
-          ['idle_refcount_mismatch', pfn],
-          ['refcount_underflow', pfn],
-        ].sort(),
-      );
-      // Confirm before you accuse (docs/violations.md): the scanner re-read the page and the
-      // kernel agreed, so the violation carries the kernel's own reading.
-      const v6 = mine.find((v) => v.kind === 'idle_refcount_mismatch')!;
-      expect(v6.details, JSON.stringify(v6)).toMatchObject({
-        confirmed: true,
-        kernel: expect.stringMatching(/^struct page read: refcount 0, mapcount 0/),
-      });
-      expect(v6.observed).toMatchObject({ refcount: 0 });
+      await injectedOn('pin-put', /put: refcount 2 -> 1/, /get: refcount 0 -> 1/);
+      const mine = await underflowAndConfirmedIdle('pin-put', 0);
       figures.pinPut = mine.map((v) => ({
         kind: v.kind,
         message: v.message,
