@@ -816,6 +816,21 @@ describe('JSON meta frames', () => {
     for (const e of h.events) expect(e.t).toBeGreaterThan(0);
   });
 
+  it('a malformed ready entry is skipped with a warning, never a crash; the good ones still count', () => {
+    const h = harness();
+    h.push(
+      attach('zone_device_free', 'fentry/free_zone_device_folio', true),
+      json({
+        kind: 'ready',
+        probes: { x: null, y: { hooks: 'one' }, zone_device_free: { hooks: 1, attached: 1 } },
+      }),
+    );
+    expect(h.events).toMatchObject([{ type: 'probe_status', probe: 'zone_device_free', attached: true }]);
+    expect(
+      h.logged.filter((l) => l.msg === 'libbpf: malformed ready entry skipped').map((l) => l.fields?.probe),
+    ).toEqual(['x', 'y']);
+  });
+
   it('a probe with several hooks is attached when any hook is, a failed later hook does not undo it', () => {
     const h = harness();
     h.push(

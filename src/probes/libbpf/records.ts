@@ -533,6 +533,14 @@ export class LibbpfDecoder implements StreamDecoder {
       case 'ready':
         this.readySeen = true;
         for (const [probe, counts] of Object.entries(meta.probes ?? {})) {
+          // The loader's own frame, but still input: a malformed entry is skipped, never a crash.
+          if (typeof counts?.attached !== 'number' || typeof counts.hooks !== 'number') {
+            this.log.warn('libbpf: malformed ready entry skipped', {
+              probe,
+              entry: JSON.stringify(counts ?? null).slice(0, 200),
+            });
+            continue;
+          }
           const errs = this.attachErrors.get(probe) ?? [];
           const ok = this.attachTargets.get(probe) ?? [];
           const attached = counts.attached > 0;
