@@ -167,6 +167,18 @@ static int wl_uring_register(const char *path) {
   return 0;
 }
 
+// The first 2 MiB of fd mapped shared at a 2 MiB-aligned address inside a 6 MiB reservation
+// (*raw, to munmap) and written once: one PMD fault (see daxwl.c wl_pmd_fault).
+static char *map_pmd(int fd, char **raw) {
+  *raw = mmap(NULL, 3 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (*raw == MAP_FAILED) die("mmap reserve");
+  char *al = (char *)(((uintptr_t)*raw + PMD - 1) & ~(PMD - 1));
+  char *q = mmap(al, PMD, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+  if (q == MAP_FAILED) die("mmap pmd");
+  ((volatile char *)q)[0] = 1;
+  return q;
+}
+
 static int wl_healthy(const char *path) {
   const size_t n = 32;
   int fd = create_written(path, n);
@@ -191,12 +203,8 @@ static int wl_healthy(const char *path) {
   snprintf(pmd_path, sizeof pmd_path, "%s.pmd", path);
   int pf = open(pmd_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (pf < 0 || ftruncate(pf, 2 * PMD)) die("pmd file");
-  char *raw = mmap(NULL, 3 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) die("mmap reserve");
-  char *al = (char *)(((uintptr_t)raw + PMD - 1) & ~(PMD - 1));
-  char *q = mmap(al, PMD, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, pf, 0);
-  if (q == MAP_FAILED) die("mmap pmd");
-  ((volatile char *)q)[0] = 1;
+  char *raw;
+  map_pmd(pf, &raw);
   munmap(raw, 3 * PMD);
   if (ftruncate(pf, 0)) die("ftruncate pmd");
   close(pf);
@@ -242,11 +250,14 @@ static int wl_zero_map(const char *path, const char *dir) {
   return 0;
 }
 
-static int wl_pin_put(const char *path, const char *dir) {
+// Page 0 vmspliced into a pipe after `touched` pages were written, its pfn printed; after DIR/go1
+// the pipe is drained. pin-put then unmaps and truncates before DIR/go2, free-mapped after it
+// (the job restores the mapping's reference first).
+static int pin_drain(const char *path, const char *dir, size_t touched, int unmap_after_go2) {
   const size_t n = 16;
   int fd = create_written(path, n);
   char *p = map_pages(fd, n);
-  touch(p, n);
+  touch(p, touched);
   uint64_t pfn = pfn_of(p);
   int pfd[2];
   int pinned = pin_into_pipe(p, 1, pfd);
@@ -254,10 +265,13 @@ static int wl_pin_put(const char *path, const char *dir) {
   wait_for(dir, "go1");
   size_t got = drain(pfd[0], (size_t)pinned);
   progress("drained");
+  if (unmap_after_go2) wait_for(dir, "go2");
   munmap(p, n * PAGE);
   int rc = ftruncate(fd, 0);
-  progress("truncated");
-  wait_for(dir, "go2");
+  if (!unmap_after_go2) {
+    progress("truncated");
+    wait_for(dir, "go2");
+  }
   close(fd);
   printf("DAXWL_RESULT {\"ok\":true,\"pfn\":%llu,\"drained_bytes\":%zu,\"truncate_rc\":%d}\n",
          (unsigned long long)pfn, got, rc);
@@ -281,36 +295,11 @@ static int wl_map_put(const char *path, const char *dir) {
   return 0;
 }
 
-static int wl_free_mapped(const char *path, const char *dir) {
-  const size_t n = 16;
-  int fd = create_written(path, n);
-  char *p = map_pages(fd, n);
-  touch(p, 1);
-  uint64_t pfn = pfn_of(p);
-  int pfd[2];
-  int pinned = pin_into_pipe(p, 1, pfd);
-  printf("VIOWL pfn %llu\n", (unsigned long long)pfn);
-  wait_for(dir, "go1");
-  size_t got = drain(pfd[0], (size_t)pinned);
-  progress("drained");
-  wait_for(dir, "go2");
-  munmap(p, n * PAGE);
-  int rc = ftruncate(fd, 0);
-  close(fd);
-  printf("DAXWL_RESULT {\"ok\":true,\"pfn\":%llu,\"drained_bytes\":%zu,\"truncate_rc\":%d}\n",
-         (unsigned long long)pfn, got, rc);
-  return 0;
-}
-
 static int wl_tail_get(const char *path, const char *dir) {
   int fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0644);
   if (fd < 0 || ftruncate(fd, 2 * PMD)) die("pmd file");
-  char *raw = mmap(NULL, 3 * PMD, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (raw == MAP_FAILED) die("mmap reserve");
-  char *al = (char *)(((uintptr_t)raw + PMD - 1) & ~(PMD - 1));
-  char *q = mmap(al, PMD, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-  if (q == MAP_FAILED) die("mmap pmd");
-  ((volatile char *)q)[0] = 1;
+  char *raw;
+  char *q = map_pmd(fd, &raw);
   uint64_t head = pfn_of(q), tail = pfn_of(q + PAGE);
   if (tail != head + 1 || head % 512 != 0) {
     printf("DAXWL_RESULT {\"ok\":false,\"error\":\"no PMD folio: head %llu, next %llu\"}\n",
@@ -334,9 +323,9 @@ int main(int argc, char **argv) {
   if (argc >= 3 && !strcmp(argv[1], "uring-register")) return wl_uring_register(argv[2]);
   if (argc >= 3 && !strcmp(argv[1], "healthy")) return wl_healthy(argv[2]);
   if (argc >= 4 && !strcmp(argv[1], "zero-map")) return wl_zero_map(argv[2], argv[3]);
-  if (argc >= 4 && !strcmp(argv[1], "pin-put")) return wl_pin_put(argv[2], argv[3]);
+  if (argc >= 4 && !strcmp(argv[1], "pin-put")) return pin_drain(argv[2], argv[3], 16, 0);
   if (argc >= 4 && !strcmp(argv[1], "map-put")) return wl_map_put(argv[2], argv[3]);
-  if (argc >= 4 && !strcmp(argv[1], "free-mapped")) return wl_free_mapped(argv[2], argv[3]);
+  if (argc >= 4 && !strcmp(argv[1], "free-mapped")) return pin_drain(argv[2], argv[3], 1, 1);
   if (argc >= 4 && !strcmp(argv[1], "tail-get")) return wl_tail_get(argv[2], argv[3]);
   fprintf(stderr, "usage: viowl pin-truncate FILE GO_FILE | uring-register FILE | healthy FILE | zero-map|pin-put|map-put|free-mapped|tail-get FILE DIR\n");
   return 2;
