@@ -16,9 +16,10 @@
  * With a folio confirmer (the live daemon with the struct-page scanner, and replays of its
  * recordings) a suspect whose time is up is proposed, not raised: the scanner re-reads the
  * folio's pages, the readings replace daxmon's counts, and the `folio_confirmation` says whether
- * the kernel still holds the folio off idle (raised, with the kernel's values) or not (nothing
- * raised; daxmon_confirmations_total{outcome="resynced"}). When the pages could not be read, a
- * value daxmon inferred is never raised; one the kernel reported at an event is, marked unconfirmed.
+ * the kernel holds exactly the value daxmon accused, with no gap while the read waited (raised,
+ * with the kernel's values) or not (nothing raised; a folio still off idle at another value is a
+ * new suspect from the reading). When the pages could not be read, a value daxmon inferred is
+ * never raised; one the kernel reported at an event is, marked unconfirmed.
  */
 import type { DaxEvent, FolioConfirmation } from '../events/types.js';
 import { FLAG, NO_PGMAP } from '../state/folio-store.js';
